@@ -1,0 +1,299 @@
+"""Turning one file into news articles, or a plain reason why it cannot be ingested."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from ingest.text import clean_text
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl",
+                      ".rss", ".atom", ".xml")
+
+
+class Skip(Exception):
+    """A whole file cannot be ingested; the message says why in one sentence."""
+
+
+@dataclass
+class Article:
+    """One article as it enters the index."""
+
+    key: str  # what the manifest tracks: a file path, or path#record-id for records
+    path: str  # the file it came from, to prune when the file is gone
+    text: str
+    headline: str
+    source: str  # what a citation shows: a URL when known, else the path
+    published: dt.date | None = None
+
+
+@dataclass
+class Loaded:
+    """What one file gave: its articles, and reasons for the parts that were skipped."""
+
+    articles: list[Article] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def parse_date(value: Any) -> dt.date | None:
+    """A date from ISO strings, RFC 822 feed dates, timestamps or struct_time; else None."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, (int, float)):
+        try:
+            return dt.datetime.fromtimestamp(float(value), tz=dt.UTC).date()
+        except (OverflowError, OSError, ValueError):
+            return None
+    if hasattr(value, "tm_year"):
+        try:
+            return dt.date(value.tm_year, value.tm_mon, value.tm_mday)
+        except ValueError:
+            return None
+    text = str(value).strip()
+    try:
+        return dt.date.fromisoformat(text[:10])
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return parsedate_to_datetime(text).date()
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def read_text(path: Path, max_bytes: int) -> str:
+    """The file as UTF-8 text, or Skip with the reason (too big, empty, binary, not UTF-8)."""
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise Skip(f"file is {size:,} bytes, over the {max_bytes:,}-byte limit")
+    data = path.read_bytes()
+    if not data.strip():
+        raise Skip("file is empty")
+    head = data[:8192]
+    if b"\x00" in head and not (head.startswith((b"\xff\xfe", b"\xfe\xff"))):
+        raise Skip("file is binary, not text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise Skip(f"file is not valid UTF-8 (byte {exc.start})") from exc
+
+
+def _article(key: str, path: Path, text: str, headline: str, source: str,
+             published: dt.date | None) -> Article:
+    text = clean_text(text)
+    headline = clean_text(headline).replace("\n", " ")[:300]
+    if not text:
+        raise Skip("no article text found")
+    return Article(key=key, path=str(path), text=text, headline=headline or path.stem,
+                   source=source, published=published)
+
+
+def load_txt(path: Path, raw: str) -> Loaded:
+    """Plain text: the first non-empty line is the headline, the rest is the article."""
+    lines = clean_text(raw).split("\n", 1)
+    headline, body = lines[0], lines[1] if len(lines) > 1 else ""
+    if not body.strip():
+        body, headline = headline, ""
+    return Loaded([_article(str(path), path, body, headline, str(path), None)])
+
+
+_MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_MD_MARKS = re.compile(r"(^|\s)[*_]{1,3}|[*_]{1,3}(?=\s|[.,;:!?]|$)|`+")
+_MD_FRONT = re.compile(r"\A---\n(.*?)\n---\n", re.S)
+
+
+def load_md(path: Path, raw: str) -> Loaded:
+    """Markdown: optional front matter (title, date), a '#' headline, markup stripped."""
+    published: dt.date | None = None
+    headline = ""
+    front = _MD_FRONT.match(raw.replace("\r\n", "\n"))
+    if front:
+        for line in front.group(1).splitlines():
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "title":
+                headline = value.strip().strip("\"'")
+            elif name.strip().lower() in ("date", "published"):
+                published = parse_date(value.strip().strip("\"'"))
+        raw = raw[front.end():]
+    lines = []
+    for line in raw.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            title = stripped.lstrip("#").strip()
+            if not headline:
+                headline = title
+                continue
+            line = title
+        line = re.sub(r"^\s*(?:[-*+]|\d+\.|>)\s+", "", line)
+        lines.append(_MD_MARKS.sub(r"\1", _MD_LINK.sub(r"\1", line)))
+    return Loaded([_article(str(path), path, "\n".join(lines), headline, str(path), published)])
+
+
+def load_html(path: Path, raw: str) -> Loaded:
+    """HTML: the article text via trafilatura, menus and other boilerplate dropped."""
+    import trafilatura
+
+    doc = trafilatura.bare_extraction(raw, with_metadata=True, include_comments=False,
+                                      favor_precision=True)
+    if doc is None:
+        raise Skip("no article text found in the HTML")
+    data = doc.as_dict() if hasattr(doc, "as_dict") else dict(doc)
+    text = data.get("text") or ""
+    if not text.strip():
+        raise Skip("no article text found in the HTML")
+    source = data.get("url") or str(path)
+    return Loaded([_article(str(path), path, text, data.get("title") or "", source,
+                            parse_date(data.get("date")))])
+
+
+class NewsRecord(BaseModel):
+    """One JSON news record: ``text`` is required, other known fields are optional."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str | None = None
+    url: str | None = None
+    title: str | None = None
+    published: str | None = None
+    text: str
+
+    @field_validator("id", "published", mode="before")
+    @classmethod
+    def _stringify(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, (int, float)) else value
+
+
+def _record_article(path: Path, record: NewsRecord, position: int) -> Article:
+    rid = record.id or record.url or f"#{position}"
+    return _article(f"{path}#{rid}", path, record.text, record.title or "",
+                    record.url or f"{path}#{rid}", parse_date(record.published))
+
+
+def _records(path: Path, items: Iterator[tuple[int, Any]]) -> Loaded:
+    loaded = Loaded()
+    for position, item in items:
+        try:
+            loaded.articles.append(_record_article(path, NewsRecord.model_validate(item),
+                                                   position))
+        except ValidationError as exc:
+            where = exc.errors()[0].get("loc", ("record",))
+            loaded.problems.append(f"record {position}: missing or invalid {where[0]!s}")
+        except Skip as exc:
+            loaded.problems.append(f"record {position}: {exc}")
+    if not loaded.articles:
+        raise Skip("no valid news records: " + "; ".join(loaded.problems[:3]))
+    return loaded
+
+
+def load_jsonl(path: Path, raw: str) -> Loaded:
+    """JSON Lines: one record a line; a malformed line is reported and the rest go on."""
+    bad: list[str] = []
+
+    def items() -> Iterator[tuple[int, Any]]:
+        for number, line in enumerate(raw.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                yield number, json.loads(line)
+            except (json.JSONDecodeError, RecursionError):
+                bad.append(f"line {number}: malformed JSON")
+
+    try:
+        loaded = _records(path, items())
+    except Skip as exc:
+        raise Skip("; ".join(bad[:3] + [str(exc)])) from exc
+    loaded.problems = bad + loaded.problems
+    return loaded
+
+
+def load_json(path: Path, raw: str) -> Loaded:
+    """JSON: one record, a list of records, or an object with a list under 'articles'."""
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        if "\n{" in raw:  # JSON Lines saved as .json
+            return load_jsonl(path, raw)
+        raise Skip(f"malformed JSON ({exc.__class__.__name__})") from exc
+    if isinstance(data, dict) and isinstance(data.get("articles"), list):
+        data = data["articles"]
+    items = data if isinstance(data, list) else [data]
+    return _records(path, iter(enumerate(items, 1)))
+
+
+def _html_to_text(fragment: str) -> str:
+    import lxml.html
+
+    try:
+        return str(lxml.html.fromstring(fragment).text_content()) if fragment.strip() else ""
+    except Exception:  # lxml raises several types on junk markup
+        return re.sub(r"<[^>]+>", " ", fragment)
+
+
+def load_feed(path: Path, raw: str) -> Loaded:
+    """RSS/Atom: one article per entry, with its link and published date."""
+    import feedparser
+
+    feed = feedparser.parse(raw)
+    if not feed.entries:
+        if feed.get("bozo"):
+            raise Skip("malformed feed: no entries could be read")
+        raise Skip("feed has no entries")
+    loaded = Loaded()
+    for position, entry in enumerate(feed.entries, 1):
+        content = entry.get("content") or []
+        body = content[0].get("value", "") if content else entry.get("summary", "")
+        link = entry.get("link") or ""
+        rid = entry.get("id") or link or f"#{position}"
+        try:
+            loaded.articles.append(_article(
+                f"{path}#{rid}", path, _html_to_text(body), entry.get("title", ""),
+                link or f"{path}#{rid}",
+                parse_date(entry.get("published_parsed") or entry.get("updated_parsed")),
+            ))
+        except Skip as exc:
+            loaded.problems.append(f"entry {position}: {exc}")
+    if not loaded.articles:
+        raise Skip("feed entries have no text")
+    return loaded
+
+
+def _xml(path: Path, raw: str) -> Loaded:
+    head = raw[:2000].lower()
+    if "<rss" in head or "<feed" in head or "<rdf" in head:
+        return load_feed(path, raw)
+    raise Skip("XML file is not an RSS or Atom feed")
+
+
+LOADERS: dict[str, Callable[[Path, str], Loaded]] = {
+    ".txt": load_txt, ".md": load_md, ".markdown": load_md, ".html": load_html,
+    ".htm": load_html, ".json": load_json, ".jsonl": load_jsonl, ".rss": load_feed,
+    ".atom": load_feed, ".xml": _xml,
+}
+
+
+def load_file(path: Path, max_bytes: int) -> Loaded:
+    """Load one file by its suffix; raise Skip with a plain reason when it cannot be used."""
+    loader = LOADERS.get(path.suffix.lower())
+    if loader is None:
+        raise Skip(f"unsupported file type '{path.suffix or path.name}'")
+    raw = read_text(path, max_bytes)
+    try:
+        return loader(path, raw)
+    except Skip:
+        raise
+    except RecursionError as exc:
+        raise Skip("file is nested too deeply to parse") from exc
+    except Exception as exc:  # a parser library failing on hostile input is a skip, not a crash
+        raise Skip(f"could not be parsed ({exc.__class__.__name__})") from exc

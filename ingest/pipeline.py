@@ -1,0 +1,309 @@
+"""The ingest run: files -> articles -> chunks -> embeddings -> Chroma, idempotently."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ingest.chunking import chunk_text
+from ingest.loaders import SUPPORTED_SUFFIXES, Article, Skip, load_file
+from rag.embeddings import Embedder, make_embedder
+from rag.models import IngestReport
+from rag.settings import Settings
+from rag.store import GENERATION_ID, Store, write_lock
+
+log = logging.getLogger(__name__)
+
+DIRTY_ID = "__dirty__"
+_PAGE = 5000
+
+
+def article_id(text: str) -> str:
+    """Content address of an article: the same text from two files is one article."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+
+
+def _key_id(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+def site_of(source: str) -> str:
+    """The site of a URL, or the folder of a path: what a source filter can also match."""
+    if "://" in source:
+        return source.split("://", 1)[1].split("/", 1)[0].lower()
+    return str(Path(source).parent)
+
+
+def discover(paths: Iterable[str | Path]) -> tuple[list[Path], dict[str, str]]:
+    """Files under ``paths`` (recursively), and reasons for paths that cannot be read."""
+    files: list[Path] = []
+    problems: dict[str, str] = {}
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for root, dirs, names in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(names):
+                    if name.startswith("."):
+                        continue
+                    child = Path(root) / name
+                    if child.suffix.lower() in SUPPORTED_SUFFIXES:
+                        files.append(child.resolve())
+                    else:
+                        problems[str(child)] = f"unsupported file type '{child.suffix or name}'"
+        elif path.is_file():
+            files.append(path.resolve())
+        else:
+            problems[str(path)] = "no such file or folder"
+    return files, problems
+
+
+@dataclass
+class _Pending:
+    article: Article
+    aid: str
+    old: str | None
+
+
+class Ingestor:
+    """Keeps the chunk collection equal to the articles in the files it is shown."""
+
+    def __init__(self, settings: Settings, embedder: Embedder | None = None,
+                 store: Store | None = None) -> None:
+        self.settings = settings
+        self.embedder = embedder or make_embedder(settings)
+        self.store = store or Store(settings, self.embedder)
+
+    # -- manifest ---------------------------------------------------------------------------
+    def _manifest(self) -> dict[str, dict[str, Any]]:
+        """Key -> {article_id, path} for every tracked source."""
+        out: dict[str, dict[str, Any]] = {}
+        offset = 0
+        while True:
+            got = self.store.sources.get(include=["metadatas"], limit=_PAGE, offset=offset)
+            for rid, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
+                if rid not in (GENERATION_ID, DIRTY_ID) and meta:
+                    out[str(meta["key"])] = dict(meta)
+            if len(got["ids"]) < _PAGE:
+                return out
+            offset += _PAGE
+
+    def _sweep_orphans(self, live: set[str]) -> int:
+        """Delete chunks of articles no source refers to (left by an interrupted run)."""
+        orphans: set[str] = set()
+        offset = 0
+        while True:
+            got = self.store.chunks.get(include=["metadatas"], limit=_PAGE, offset=offset)
+            orphans.update(str(m["article_id"]) for m in got["metadatas"] or []
+                           if m and m.get("article_id") not in live)
+            if len(got["ids"]) < _PAGE:
+                break
+            offset += _PAGE
+        for aid in orphans:
+            self.store.chunks.delete(where={"article_id": aid})
+        return len(orphans)
+
+    def _has_chunks(self, aid: str) -> bool:
+        return bool(self.store.chunks.get(ids=[f"{aid}:0"], include=[])["ids"])
+
+    # -- writing ----------------------------------------------------------------------------
+    def _embed_and_add(self, batch: Sequence[_Pending]) -> int:
+        """Chunk, embed and add the articles of ``batch``; each article in one add call."""
+        ids: list[str] = []
+        docs: list[str] = []
+        embed_texts: list[str] = []
+        metas: list[dict[str, Any]] = []
+        bounds: list[tuple[int, int]] = []
+        for item in batch:
+            art = item.article
+            chunks = chunk_text(art.text, self.settings.chunk_chars,
+                                self.settings.chunk_overlap_sentences)
+            first = len(ids)
+            for chunk in chunks:
+                ids.append(f"{item.aid}:{chunk.index}")
+                docs.append(chunk.text)
+                # The headline gives every chunk of a long article its subject.
+                embed_texts.append(f"{art.headline}\n{chunk.text}" if art.headline else chunk.text)
+                meta: dict[str, Any] = {
+                    "article_id": item.aid, "headline": art.headline, "source": art.source,
+                    "site": site_of(art.source), "index": chunk.index, "start": chunk.start,
+                    "end": chunk.end, "n_chunks": len(chunks),
+                }
+                if art.published:
+                    meta["published"] = art.published.isoformat()
+                    meta["published_day"] = int(art.published.strftime("%Y%m%d"))
+                metas.append(meta)
+            bounds.append((first, len(ids)))
+        if not ids:
+            return 0
+        vectors = self.embedder.embed(embed_texts)
+        for first, last in bounds:
+            if last > first:
+                self.store.chunks.upsert(ids=ids[first:last], documents=docs[first:last],
+                                         embeddings=vectors[first:last],
+                                         metadatas=metas[first:last])
+        return len(ids)
+
+    def _record(self, art: Article, aid: str) -> None:
+        self.store.sources.upsert(
+            ids=[_key_id(art.key)], documents=[""],
+            metadatas=[{"key": art.key, "path": art.path, "article_id": aid,
+                        "headline": art.headline}],
+        )
+
+    def _forget(self, keys: Sequence[str]) -> None:
+        if keys:
+            self.store.sources.delete(ids=[_key_id(k) for k in keys])
+
+    # -- the run ----------------------------------------------------------------------------
+    def run(self, paths: Iterable[str | Path], *, prune: bool = False,
+            progress: bool = False) -> IngestReport:
+        """Ingest ``paths``; with ``prune``, forget articles whose files are gone."""
+        started = time.perf_counter()
+        files, problems = discover(paths)
+        with write_lock(self.settings):
+            run = _Run(self, self._manifest())
+            if self.store.sources.get(ids=[DIRTY_ID], include=[])["ids"]:
+                swept = self._sweep_orphans(set(run.refs))
+                log.info("recovered from an interrupted ingest: %d orphaned articles", swept)
+            self.store.sources.upsert(ids=[DIRTY_ID], documents=[""], metadatas=[{"v": 1}])
+            for path in _progress(files, progress):
+                run.file(path)
+            run.flush()
+            if prune:
+                run.prune()
+            if run.changed:
+                self.store.bump_generation()
+            self.store.sources.delete(ids=[DIRTY_ID])
+        report = run.report
+        report.skipped += len(problems)
+        report.skipped_reasons.update(problems)
+        report.seconds = time.perf_counter() - started
+        return report
+
+
+class _Run:
+    """The state of one ingest run: the manifest as it evolves, pending work, the counts."""
+
+    def __init__(self, ingestor: Ingestor, manifest: dict[str, dict[str, Any]]) -> None:
+        self.ingestor = ingestor
+        self.store = ingestor.store
+        self.settings = ingestor.settings
+        self.manifest = manifest
+        self.refs: dict[str, int] = {}
+        for meta in manifest.values():
+            self.refs[str(meta["article_id"])] = self.refs.get(str(meta["article_id"]), 0) + 1
+        self.report = IngestReport()
+        self.changed = False
+        self.seen_keys: set[str] = set()
+        self.seen_paths: set[str] = set()
+        self.pending: list[_Pending] = []
+        self.pending_chunks = 0
+
+    def file(self, path: Path) -> None:
+        """Load one file and queue its new or changed articles."""
+        try:
+            loaded = load_file(path, self.settings.max_file_bytes)
+        except Skip as exc:
+            self._skip(str(path), str(exc))
+            return
+        except OSError as exc:
+            self._skip(str(path), f"could not be read ({exc.strerror or exc})")
+            return
+        self.seen_paths.add(str(path))
+        for problem in loaded.problems:
+            self._skip(f"{path} {problem.split(':')[0]}", problem)
+        for art in loaded.articles:
+            self.article(art)
+
+    def _skip(self, where: str, reason: str) -> None:
+        self.report.skipped += 1
+        self.report.skipped_reasons[where] = reason
+
+    def article(self, art: Article) -> None:
+        """Unchanged, a duplicate of a stored article, or new work to embed."""
+        if art.key in self.seen_keys:
+            return
+        self.seen_keys.add(art.key)
+        aid = article_id(art.text)
+        old = self.manifest.get(art.key, {}).get("article_id")
+        if old == aid:
+            self.report.unchanged += 1
+            return
+        item = _Pending(art, aid, old)
+        if self.refs.get(aid) or self.ingestor._has_chunks(aid):
+            # Stored already (from another file, or by an interrupted run).
+            self.finish(item, duplicate=True)
+            return
+        if any(p.aid == aid for p in self.pending):
+            self.flush()
+            self.finish(item, duplicate=True)
+            return
+        self.pending.append(item)
+        self.pending_chunks += len(art.text) // max(self.settings.chunk_chars, 1) + 1
+        if self.pending_chunks >= 256:
+            self.flush()
+
+    def flush(self) -> None:
+        """Embed and store the pending articles, then record them in the manifest."""
+        if not self.pending:
+            return
+        self.report.chunks_added += self.ingestor._embed_and_add(self.pending)
+        for item in self.pending:
+            self.finish(item)
+        self.pending.clear()
+        self.pending_chunks = 0
+
+    def finish(self, item: _Pending, duplicate: bool = False) -> None:
+        """Point the source at its new article, then drop the old article if unreferenced."""
+        art = item.article
+        self.ingestor._record(art, item.aid)
+        self.changed = True
+        self.manifest[art.key] = {"key": art.key, "path": art.path, "article_id": item.aid}
+        self.refs[item.aid] = self.refs.get(item.aid, 0) + 1
+        if item.old is None:
+            if duplicate:
+                self.report.unchanged += 1
+            else:
+                self.report.added += 1
+            return
+        self.report.updated += 1
+        self._release(item.old)
+
+    def _release(self, aid: str) -> None:
+        self.refs[aid] = self.refs.get(aid, 1) - 1
+        if self.refs[aid] <= 0:
+            self.store.chunks.delete(where={"article_id": aid})
+            self.refs.pop(aid, None)
+
+    def prune(self) -> None:
+        """Forget sources whose file is gone, or whose record left a file seen this run."""
+        gone = [key for key, meta in self.manifest.items()
+                if not Path(str(meta["path"])).exists()
+                or (str(meta["path"]) in self.seen_paths and key not in self.seen_keys)]
+        for key in gone:
+            aid = str(self.manifest.pop(key)["article_id"])
+            self.ingestor._forget([key])
+            self._release(aid)
+            self.report.removed += 1
+            self.changed = True
+
+
+def _progress(files: list[Path], enabled: bool) -> Iterable[Path]:
+    if not enabled or len(files) < 2:
+        return files
+    from tqdm import tqdm
+
+    return tqdm(files, desc="ingest", unit="file")
+
+
+def ingest(paths: Iterable[str | Path], settings: Settings | None = None, *,
+           prune: bool = False, progress: bool = False) -> IngestReport:
+    """Convenience: one ingest run with the given (or default) settings."""
+    return Ingestor(settings or Settings()).run(paths, prune=prune, progress=progress)

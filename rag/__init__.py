@@ -1,0 +1,9 @@
+"""Ask questions of news articles: cited answers and plain refusals, fully offline."""
+
+from rag.assistant import Assistant
+from rag.errors import RagError
+from rag.models import Answer, Citation, Filters, IngestReport, Passage, Turn
+from rag.settings import Settings
+
+__all__ = ["Answer", "Assistant", "Citation", "Filters", "IngestReport", "Passage", "RagError",
+           "Settings", "Turn"]

@@ -1,0 +1,47 @@
+"""The answer-generator seam: what every answerer (extractive or a language model) provides."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Protocol
+
+from pydantic import BaseModel, Field
+
+from rag.embeddings import Embedder
+from rag.models import Citation, Passage, Turn
+from rag.settings import Settings
+
+
+class Draft(BaseModel):
+    """An answerer's finished, citation-checked answer (the Assistant adds the question)."""
+
+    text: str
+    citations: list[Citation] = Field(default_factory=list)
+    refused: bool = False
+    supported_sentences: int = 0
+    total_sentences: int = 0
+
+
+class Answerer(Protocol):
+    """Writes an answer from passages, streaming text, and finishes with a checked Draft."""
+
+    name: str
+
+    def condense(self, question: str, history: Sequence[Turn]) -> str:
+        """Rewrite a follow-up as a standalone question using the conversation."""
+        ...
+
+    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str | Draft]:
+        """Yield pieces of answer text as they are written, then exactly one Draft."""
+        ...
+
+
+def make_answerer(name: str, settings: Settings, embedder: Embedder) -> Answerer:
+    """The answerer called ``name``: 'extractive', a packaged local model, or 'openai'."""
+    if name == "extractive":
+        from rag.extractive import ExtractiveAnswerer
+
+        return ExtractiveAnswerer(embedder, settings)
+    from rag.generation import make_llm_answerer
+
+    return make_llm_answerer(name, settings, embedder)

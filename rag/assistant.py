@@ -1,0 +1,162 @@
+"""The public API: one Assistant that ingests articles and answers questions with citations."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from rag.answerers import Answerer, Draft, make_answerer
+from rag.embeddings import Embedder, make_embedder
+from rag.errors import InvalidInput
+from rag.evidence import EvidenceScorer
+from rag.extractive import refusal
+from rag.models import MAX_QUESTION_CHARS, Answer, Filters, IngestReport, Passage, Turn
+from rag.retrieval import HybridRetriever
+from rag.settings import Settings
+from rag.store import Store
+
+HistoryLike = Sequence[Turn | dict[str, Any]] | None
+FiltersLike = Filters | dict[str, Any] | None
+
+
+def _history(history: HistoryLike) -> list[Turn]:
+    try:
+        return [t if isinstance(t, Turn) else Turn.model_validate(t) for t in history or []]
+    except ValueError as exc:
+        raise InvalidInput("The conversation history is not a list of user/assistant turns.") \
+            from exc
+
+
+def _filters(filters: FiltersLike) -> Filters | None:
+    if filters is None or isinstance(filters, Filters):
+        return filters
+    try:
+        return Filters.model_validate(filters)
+    except ValueError as exc:
+        raise InvalidInput("The filters are not valid: use sources and/or published_from/to "
+                           "dates (YYYY-MM-DD).") from exc
+
+
+def _question(question: str) -> str:
+    if not isinstance(question, str) or not question.strip():
+        raise InvalidInput("Please ask a question.")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise InvalidInput(f"The question is too long (over {MAX_QUESTION_CHARS} characters).")
+    return question.strip()
+
+
+class Assistant:
+    """Ask questions of the indexed news articles; every front end calls this class.
+
+    >>> assistant = Assistant()                                   # doctest: +SKIP
+    >>> assistant.ingest(["seeds/"])                              # doctest: +SKIP
+    >>> assistant.ask("What did Putin offer instead of the Czech radar?").text  # doctest: +SKIP
+    """
+
+    def __init__(self, settings: Settings | None = None, *, embedder: Embedder | None = None,
+                 answerer: Answerer | None = None) -> None:
+        self.settings = settings or Settings()
+        self.embedder = embedder or make_embedder(self.settings)
+        self.store = Store(self.settings, self.embedder)
+        self.retriever = HybridRetriever(self.store, self.embedder, self.settings)
+        self.scorer = EvidenceScorer(self.embedder)
+        self._answerers: dict[str, Answerer] = {}
+        if answerer is not None:
+            self._answerers[answerer.name] = answerer
+        self._default = answerer.name if answerer is not None else self.settings.generator
+        self._lock = threading.Lock()
+
+    # -- answering --------------------------------------------------------------------------
+    def answerer(self, name: str | None = None) -> Answerer:
+        """The answerer called ``name`` (default: the configured one), loaded once."""
+        name = name or self._default
+        with self._lock:
+            if name not in self._answerers:
+                self._answerers[name] = make_answerer(name, self.settings, self.embedder)
+            return self._answerers[name]
+
+    def retrieve(self, question: str, filters: FiltersLike = None,
+                 k: int | None = None) -> list[Passage]:
+        """The passages the answer would be written from."""
+        return self.retriever.retrieve(_question(question), k or self.settings.top_k,
+                                       _filters(filters))
+
+    def ask(self, question: str, history: HistoryLike = None, filters: FiltersLike = None, *,
+            top_k: int | None = None, generator: str | None = None) -> Answer:
+        """Answer ``question`` from the articles, with [n] citations, or refuse plainly."""
+        answer: Answer | None = None
+        for event in self.ask_stream(question, history, filters, top_k=top_k,
+                                     generator=generator):
+            if isinstance(event, Answer):
+                answer = event
+        assert answer is not None
+        return answer
+
+    def ask_stream(self, question: str, history: HistoryLike = None,
+                   filters: FiltersLike = None, *, top_k: int | None = None,
+                   generator: str | None = None) -> Iterator[str | Answer]:
+        """Yield answer text as it is written, then the finished ``Answer``."""
+        started = time.perf_counter()
+        question = _question(question)
+        turns = _history(history)
+        wanted = _filters(filters)
+        k = top_k or self.settings.top_k
+        if not 1 <= k <= 20:
+            raise InvalidInput("top_k must be between 1 and 20.")
+        answerer = self.answerer(generator)
+        timings: dict[str, float] = {}
+
+        mark = time.perf_counter()
+        standalone = answerer.condense(question, turns) if turns else question
+        timings["condense_ms"] = (time.perf_counter() - mark) * 1000
+
+        mark = time.perf_counter()
+        passages = self.retriever.retrieve(standalone, k, wanted)
+        timings["retrieve_ms"] = (time.perf_counter() - mark) * 1000
+
+        mark = time.perf_counter()
+        draft: Draft | None = None
+        if not self._relevant(standalone, passages):
+            draft = refusal(question)
+            yield draft.text
+        else:
+            for event in answerer.stream(standalone, passages):
+                if isinstance(event, Draft):
+                    draft = event
+                else:
+                    yield event
+        timings["answer_ms"] = (time.perf_counter() - mark) * 1000
+        timings["total_ms"] = (time.perf_counter() - started) * 1000
+        assert draft is not None, "an answerer must finish with a Draft"
+        yield Answer(
+            question=question, standalone_question=standalone, text=draft.text,
+            citations=draft.citations, refused=draft.refused, generator=answerer.name,
+            supported_sentences=draft.supported_sentences,
+            total_sentences=draft.total_sentences,
+            timings_ms={key: round(value, 1) for key, value in timings.items()},
+        )
+
+    def _relevant(self, question: str, passages: Sequence[Passage]) -> bool:
+        """Whether any retrieved sentence is close enough to the question to answer it."""
+        if not passages:
+            return False
+        evidence = self.scorer.score(question, passages)
+        return bool(evidence) and evidence[0].score >= self.settings.refusal_threshold
+
+    # -- the index --------------------------------------------------------------------------
+    def ingest(self, paths: Iterable[str | Path], *, prune: bool = False,
+               progress: bool = False) -> IngestReport:
+        """Add or update articles from files and folders (see ``ingest``)."""
+        from ingest.pipeline import Ingestor
+
+        return Ingestor(self.settings, self.embedder, self.store).run(
+            paths, prune=prune, progress=progress)
+
+    def stats(self) -> dict[str, int]:
+        """How much is indexed."""
+        articles = {str(m["article_id"]) for m in self.store.sources.get(
+            include=["metadatas"])["metadatas"] or [] if m and "article_id" in m}
+        return {"articles": len(articles), "chunks": self.store.chunks.count()}

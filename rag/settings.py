@@ -1,0 +1,91 @@
+"""One place for every setting: env prefix ``RAG_``, a ``.env`` file, and one data directory."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+
+
+class Settings(BaseSettings):
+    """All configuration of the assistant; ``RAG_DATA_DIR`` moves every piece of state."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    data_dir: Path = Field(default=Path(".data"), description="Index, manifests and caches.")
+
+    # Store
+    chroma_mode: Literal["embedded", "http"] = "embedded"
+    chroma_host: str = "127.0.0.1"
+    chroma_port: int = 8001
+    collection: str = "news"
+
+    # Embeddings
+    embedding_model: str = Field(
+        default=DEFAULT_EMBEDDING_MODEL,
+        description="all-MiniLM-L6-v2 (packaged weights), another model name, or a local path.",
+    )
+    embedding_backend: Literal["sentence-transformers", "fake"] = "sentence-transformers"
+    embedding_quantize: bool = Field(
+        default=True, description="int8 dynamic quantization of the encoder's linear layers."
+    )
+    embedding_batch_size: int = 64
+
+    # Ingest
+    max_file_bytes: int = Field(default=20_000_000, description="Files above this are skipped.")
+    chunk_chars: int = 900
+    chunk_overlap_sentences: int = 1
+
+    # Retrieval
+    top_k: int = Field(default=4, ge=1, le=20, description="Passages handed to the answerer.")
+    candidates: int = Field(default=40, ge=1, description="Candidates per retriever before fusion.")
+    max_chunks_per_article: int = 2
+    rrf_k: int = 60
+
+    # Answering
+    generator: str = Field(
+        default="extractive",
+        description="extractive, a packaged local model name, or 'openai' for a compatible server.",
+    )
+    refusal_threshold: float = Field(
+        default=0.35, description="Minimum evidence score below which the assistant refuses."
+    )
+    openai_base_url: str | None = None
+    openai_api_key: str | None = None
+    openai_model: str = "gpt-4o-mini"
+    max_new_tokens: int = 256
+    llm_threads: int = 2
+    llm_context: int = 4096
+
+    # Services
+    api_keys: str | None = Field(default=None, description="Comma-separated keys; unset = open.")
+    max_body_bytes: int = 2_000_000
+    max_upload_bytes: int = 10_000_000
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_mode: Literal["http", "socket"] = "http"
+    slack_api_url: str | None = Field(default=None, description="Tests point Slack's client here.")
+
+    @cached_property
+    def chroma_path(self) -> Path:
+        """Where the embedded Chroma store lives."""
+        return self.data_dir / "chroma"
+
+    @cached_property
+    def cache_dir(self) -> Path:
+        """Derived caches (lexical index, models) that can always be rebuilt."""
+        return self.data_dir / "cache"
+
+    def api_key_set(self) -> frozenset[str]:
+        """The accepted API keys; empty means the API is open."""
+        if not self.api_keys:
+            return frozenset()
+        return frozenset(k.strip() for k in self.api_keys.split(",") if k.strip())

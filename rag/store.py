@@ -1,0 +1,160 @@
+"""Opening the Chroma store, embedded or client/server, always with our own embedding function."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rag.embeddings import Embedder
+from rag.errors import StoreLocked, StoreUnavailable
+from rag.settings import Settings
+
+log = logging.getLogger(__name__)
+
+GENERATION_ID = "__generation__"
+
+
+def _chroma_embedding_function(embedder: Embedder) -> Any:
+    """Adapt an Embedder to Chroma's EmbeddingFunction so Chroma never loads its own model."""
+    from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
+
+    class _Adapter(EmbeddingFunction[Documents]):
+        def __init__(self) -> None:
+            pass
+
+        def __call__(self, input: Documents) -> Embeddings:  # noqa: A002 - Chroma's name
+            return list(embedder.embed(list(input)))
+
+        @staticmethod
+        def name() -> str:
+            return "rag-embedder"
+
+        def get_config(self) -> dict[str, Any]:
+            return {"model": embedder.name}
+
+        @staticmethod
+        def build_from_config(config: dict[str, Any]) -> _Adapter:  # pragma: no cover
+            raise NotImplementedError("the rag package passes its embedder explicitly")
+
+    return _Adapter()
+
+
+class _ConstantEmbedding:
+    """The manifest collection stores no vectors worth searching: one constant dimension."""
+
+    @staticmethod
+    def wrap() -> Any:
+        from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
+
+        class _Constant(EmbeddingFunction[Documents]):
+            def __init__(self) -> None:
+                pass
+
+            def __call__(self, input: Documents) -> Embeddings:  # noqa: A002
+                import numpy as np
+
+                return [np.ones(1, dtype=np.float32) for _ in input]
+
+            @staticmethod
+            def name() -> str:
+                return "rag-constant"
+
+            def get_config(self) -> dict[str, Any]:
+                return {}
+
+            @staticmethod
+            def build_from_config(config: dict[str, Any]) -> _Constant:  # pragma: no cover
+                return _Constant()
+
+        return _Constant()
+
+
+def open_client(settings: Settings) -> Any:
+    """A Chroma client for the configured mode; a clear error when it cannot be had."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    try:
+        if settings.chroma_mode == "http":
+            client = chromadb.HttpClient(
+                host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
+            )
+            client.heartbeat()
+            return client
+        settings.chroma_path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(settings.chroma_path), settings=chroma_settings)
+    except Exception as exc:
+        where = (
+            f"the Chroma server at {settings.chroma_host}:{settings.chroma_port}"
+            if settings.chroma_mode == "http"
+            else f"the Chroma store in {settings.chroma_path}"
+        )
+        raise StoreUnavailable(f"Could not open {where}: {exc.__class__.__name__}.") from exc
+
+
+class Store:
+    """The chunk collection and its manifest of sources, in one Chroma database."""
+
+    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.client = open_client(settings)
+        try:
+            self.chunks = self.client.get_or_create_collection(
+                settings.collection,
+                embedding_function=_chroma_embedding_function(embedder),
+                metadata={"hnsw:space": "cosine", "embedder": embedder.name},
+            )
+            self.sources = self.client.get_or_create_collection(
+                f"{settings.collection}__sources",
+                embedding_function=_ConstantEmbedding.wrap(),
+            )
+        except Exception as exc:
+            raise StoreUnavailable(
+                f"Could not open the collection '{settings.collection}': {exc}"
+            ) from exc
+        stored = (self.chunks.metadata or {}).get("embedder")
+        if stored and stored != embedder.name and self.chunks.count():
+            log.warning("index was built with %s, querying with %s", stored, embedder.name)
+
+    def generation(self) -> str:
+        """A stamp that changes whenever the indexed content changes (for derived caches)."""
+        got = self.sources.get(ids=[GENERATION_ID], include=["metadatas"])
+        metas = got.get("metadatas") or []
+        if metas and metas[0]:
+            return str(metas[0].get("value", ""))
+        return ""
+
+    def bump_generation(self) -> None:
+        """Mark the content as changed."""
+        self.sources.upsert(
+            ids=[GENERATION_ID], documents=[""], metadatas=[{"value": uuid.uuid4().hex}]
+        )
+
+
+@contextmanager
+def write_lock(settings: Settings) -> Iterator[None]:
+    """Only one process writes an embedded store; a server store serialises writes itself."""
+    if settings.chroma_mode != "embedded":
+        yield
+        return
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.data_dir / "write.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise StoreLocked(
+                f"Another process is writing to {settings.data_dir}; with embedded Chroma only "
+                "one process may write at a time (use a Chroma server for several writers)."
+            ) from exc
+        yield
+    finally:
+        os.close(fd)

@@ -1,0 +1,90 @@
+"""Every test gets its own data directory; nothing reaches the network."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+REPO = Path(__file__).resolve().parent.parent
+SEEDS = REPO / "seeds"
+SHARED = REPO.parent / "shared"
+SEED_QUESTION = "What did Putin offer instead of the Czech radar?"
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """RAG_DATA_DIR points into the test's temp dir; no stray .env is read."""
+    path = tmp_path / "data"
+    monkeypatch.setenv("RAG_DATA_DIR", str(path))
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("RAG_") and name != "RAG_DATA_DIR":
+            monkeypatch.delenv(name)
+    return path
+
+
+@pytest.fixture
+def seeds_copy(tmp_path: Path) -> Path:
+    """A writable copy of seeds/ that a test may edit or delete."""
+    target = tmp_path / "seeds"
+    shutil.copytree(SEEDS, target)
+    return target
+
+
+@pytest.fixture
+def fake_settings(data_dir: Path):  # type: ignore[no-untyped-def]
+    """Settings with the fast deterministic embedder, for plumbing tests."""
+    from rag.settings import Settings
+
+    return Settings(data_dir=data_dir, embedding_backend="fake")
+
+
+@pytest.fixture
+def real_settings(data_dir: Path):  # type: ignore[no-untyped-def]
+    """Settings with the real packaged embedding model."""
+    from rag.settings import Settings
+
+    return Settings(data_dir=data_dir)
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    """A real `chroma run` server on loopback for the session."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    path = tmp_path_factory.mktemp("chroma-server")
+    chroma = Path(sys.executable).parent / "chroma"
+    log = (path / "server.log").open("wb")
+    proc = subprocess.Popen([str(chroma), "run", "--path", str(path / "db"), "--host",
+                             "127.0.0.1", "--port", str(port)], stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).is_success:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("chroma run did not start: " + (path / "server.log").read_text())
+            time.sleep(0.3)
+        yield "127.0.0.1", port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()
