@@ -45,3 +45,17 @@ def make_answerer(name: str, settings: Settings, embedder: Embedder) -> Answerer
     from rag.generation import make_llm_answerer
 
     return make_llm_answerer(name, settings, embedder)
+
+
+def available_generators(settings: Settings) -> list[str]:
+    """Answerer names that can run here: extractive always, plus what is installed/configured."""
+    names = ["extractive"]
+    try:
+        from rag.local_models import installed_models
+    except ImportError:
+        installed_models = None  # type: ignore[assignment]
+    if installed_models is not None:
+        names.extend(installed_models(settings))
+    if settings.openai_base_url:
+        names.append("openai")
+    return names
