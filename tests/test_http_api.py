@@ -277,7 +277,7 @@ def test_openapi_schema_describes_the_api(server: LiveServer) -> None:
     assert components["Citation"]["properties"]["quote"]["description"]
 
 
-# -- many users at once (issue 8) --------------------------------------------------------------------
+# -- many users at once (issue 8) ----------------------------------------------------------------
 def _rgb_records(count: int) -> bytes:
     lines = (SHARED / "eval" / "rgb" / "corpus.jsonl").read_text().splitlines()[:count]
     return "\n".join(lines).encode()
