@@ -367,10 +367,21 @@ def test_rag_serve_command_serves_the_api(tmp_path: Path) -> None:
 
 def test_chat_page_is_mounted_in_the_same_server(assistant: Assistant) -> None:
     pytest.importorskip("rag.chat_ui")
-    with LiveServer(create_app(assistant=assistant, with_chat=True)) as live, \
+    settings = Settings(data_dir=assistant.settings.data_dir, generator="extractive",
+                        api_keys=KEY)
+    keyed = Assistant(settings, embedder=assistant.embedder)
+    with LiveServer(create_app(assistant=keyed, with_chat=True)) as live, \
             _client(live) as http:
         page = http.get("/chat/")
         assert page.status_code == 200 and "<html" in page.text.lower()
         assert http.get("/", follow_redirects=False).headers["location"] == "/chat/"
+        # With API keys set, the chat page takes a key as its password.
+        assert http.get("/chat/config").status_code == 401
+        assert http.post("/chat/login", data={"username": "me", "password": "nope"}
+                         ).status_code >= 400
+        assert http.post("/chat/login", data={"username": "me", "password": KEY}
+                         ).status_code == 200
+        assert http.get("/chat/config").status_code == 200
         assert http.get("/health").status_code == 200
-        assert http.post("/ask", json={"question": SEED_QUESTION}).status_code == 200
+        assert http.post("/ask", json={"question": SEED_QUESTION},
+                         headers={"Authorization": f"Bearer {KEY}"}).status_code == 200

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import SEED_QUESTION, SEEDS
+from conftest import REPO, SEED_QUESTION, SEEDS
 from fake_slack import BOT_TOKEN, BOT_USER_ID, TEAM_ID, FakeSlack
 from live_server import LiveServer
 
@@ -271,6 +271,31 @@ def test_question_text_and_message_formatting(assistant: Assistant) -> None:
     assert "news.example" in sources
     refused = answer_message(assistant.ask(UNANSWERABLE))
     assert set(refused) == {"text"}
+
+
+METHOD_SCOPES = {"auth.test": set(), "chat.postMessage": {"chat:write"},
+                 "conversations.replies": {"channels:history", "groups:history", "im:history",
+                                           "mpim:history"}}
+
+
+def test_the_manifest_grants_what_the_bot_uses(bot: LiveServer, slack: FakeSlack) -> None:
+    import yaml
+
+    before = len(slack.posts)
+    root = slack.add_message("C0000010", "Anyone following the radar story?")
+    deliver(bot, envelope(mention(slack, "C0000010", SEED_QUESTION, thread_ts=root["ts"])))
+    answered(slack, before)
+
+    manifest = yaml.safe_load((REPO / "docs" / "slack-app-manifest.yaml").read_text())
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == {
+        "app_mention", "message.im"}
+    assert {"app_mentions:read", "im:history"} <= scopes  # to receive those two events
+    used = set(slack.methods())
+    assert used == set(METHOD_SCOPES)
+    for method in used:
+        assert METHOD_SCOPES[method] <= scopes, method
+    assert scopes == {"app_mentions:read", "im:history"}.union(*METHOD_SCOPES.values())
 
 
 def test_deduper_forgets_old_ids() -> None:
