@@ -334,11 +334,20 @@ def status_markdown(assistant: Assistant) -> str:
     except Exception:
         log.exception("reading the index statistics failed")
         return "⚠️ The index cannot be read right now."
-    return (f"Answers come only from the {stats['articles']} indexed articles "
-            f"({stats['chunks']} passages), with numbered sources.")
+    articles = f"{stats['articles']} indexed article" + ("" if stats["articles"] == 1 else "s")
+    return (f"Answers come only from {articles} ({stats['chunks']} passages), "
+            "each with numbered sources.")
 
 
 # -- the page ---------------------------------------------------------------------------------
+def _size(count: int) -> str:
+    """Bytes for people: 10 MB, 200 KB, 900 bytes."""
+    for unit, scale in (("MB", 1_000_000), ("KB", 1_000)):
+        if count >= scale:
+            return f"{count / scale:g} {unit}"
+    return f"{count} bytes"
+
+
 def generator_choices(settings: Settings) -> tuple[list[str], str]:
     """The answerers to offer and the default: the configured one, listed even if missing."""
     choices = available_generators(settings)
@@ -393,7 +402,7 @@ def build_demo(assistant: Assistant) -> gr.Blocks:
                 with gr.Accordion("Add articles", open=True, elem_id="add-articles"):
                     files = gr.File(
                         label=f"Upload articles ({', '.join(SUPPORTED_SUFFIXES)}; "
-                              f"up to {settings.max_upload_bytes // 1_000_000} MB each)",
+                              f"up to {_size(settings.max_upload_bytes)} each)",
                         file_count="multiple", file_types=list(SUPPORTED_SUFFIXES),
                         elem_id="upload", height=120)
                     report = gr.Markdown(elem_id="ingest-report")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import socket
 import subprocess
@@ -15,7 +16,7 @@ from pathlib import Path
 import gradio as gr
 import httpx
 import pytest
-from conftest import SEED_QUESTION, SEEDS
+from conftest import REPO, SEED_QUESTION, SEEDS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -384,3 +385,18 @@ def test_mounted_in_fastapi_it_answers_and_refuses_private_files(assistant: Assi
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+# -- app.py -----------------------------------------------------------------------------------
+def test_app_reports_an_unreachable_store_in_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    spec = importlib.util.spec_from_file_location("app", REPO / "app.py")
+    assert spec is not None and spec.loader is not None
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    monkeypatch.setenv("RAG_CHROMA_MODE", "http")
+    monkeypatch.setenv("RAG_CHROMA_PORT", str(_free_port()))  # nothing listens there
+    assert app.main(["--port", str(_free_port())]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: Could not open the Chroma server at 127.0.0.1:")
+    assert not any("Traceback" in line for line in err)
