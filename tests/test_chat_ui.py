@@ -38,6 +38,7 @@ from rag.chat_ui import (
     sources_html,
 )
 from rag.errors import ModelUnavailable
+from rag.extractive import citation_for
 from rag.models import Answer, Citation, Passage, Turn
 from rag.settings import Settings
 
@@ -157,6 +158,37 @@ class BrokenAnswerer:
     def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str | Draft]:
         yield "Partial "
         raise self.error
+
+
+class PiecewiseAnswerer:
+    """Writes its answer in pieces, as a language model streams tokens, then cites."""
+
+    name = "piecewise"
+
+    def condense(self, question: str, history: Sequence[Turn]) -> str:
+        return question
+
+    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str | Draft]:
+        pieces = ["Putin offered ", "a radar site ", "in Azerbaijan <b>now</b> [1]."]
+        yield from pieces
+        passage = next(p for p in passages if "Seeking" in p.text)
+        start = passage.text.index("Seeking")
+        cite = citation_for(1, passage, start, passage.text.index(".", start) + 1, 1.0)
+        yield Draft(text="".join(pieces), citations=[cite], supported_sentences=1,
+                    total_sentences=1)
+
+
+def test_the_answer_streams_piece_by_piece(assistant: Assistant) -> None:
+    writer = Assistant(assistant.settings, embedder=assistant.embedder,
+                       answerer=PiecewiseAnswerer())
+    seen, _, chat, state, sources = run(ask(writer, SEED_QUESTION, [], "piecewise"))
+    shown = [update[1][-1]["content"] for update in seen]
+    assert shown[1] == "Putin offered "
+    assert shown[2] == "Putin offered a radar site "
+    assert shown[3].endswith("in Azerbaijan &lt;b&gt;now&lt;/b&gt; \\[1\\]\\.")
+    assert shown[-1].endswith('<a href="#cite-1-1" title="Show source 1">[1]</a>\\.')
+    assert state[0].answer is not None and state[0].answer.generator == "piecewise"
+    assert "by piecewise" in sources and "<mark>Seeking to ease the tension" in sources
 
 
 def test_a_missing_model_is_a_message_in_the_chat(assistant: Assistant) -> None:
