@@ -37,7 +37,11 @@ class Answerer(Protocol):
 
 
 def make_answerer(name: str, settings: Settings, embedder: Embedder) -> Answerer:
-    """The answerer called ``name``: 'extractive', a packaged local model, or 'openai'."""
+    """The answerer called ``name``: 'auto', 'extractive', a packaged local model, or 'openai'."""
+    if name == "auto":
+        from rag.local_models import default_generator
+
+        name = default_generator(settings)
     if name == "extractive":
         from rag.extractive import ExtractiveAnswerer
 

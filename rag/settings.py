@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -52,7 +53,8 @@ class Settings(BaseSettings):
     # Answering
     generator: str = Field(
         default="extractive",
-        description="extractive, a packaged local model name, or 'openai' for a compatible server.",
+        description="auto (the default local model if installed, else extractive), extractive, "
+                    "a packaged local model name, or 'openai' for a compatible server.",
     )
     refusal_threshold: float = Field(
         default=0.35, description="Minimum evidence score below which the assistant refuses."
@@ -63,6 +65,13 @@ class Settings(BaseSettings):
     max_new_tokens: int = 256
     llm_threads: int = 2
     llm_context: int = 4096
+    llm_prompt_chars: int = Field(
+        default=1500, description="Passage text a language model sees; sets time to first token.")
+    model_dir: Path = Field(
+        default_factory=lambda: Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        / "newsrag" / "models",
+        description="Assembled, verified model weights (outside data_dir: shared by indexes).",
+    )
 
     # Services
     api_keys: str | None = Field(default=None, description="Comma-separated keys; unset = open.")

@@ -1,0 +1,272 @@
+"""Verified citations: every generated sentence is checked against the passages it cites.
+
+A sentence is kept when a cited passage supports it; otherwise it is re-attributed to the
+passage that does, and failing that it is dropped (or, if asked, kept without a citation and
+counted as unsupported). A sentence that links anywhere but to a cited article is unsupported.
+A marker that points at no passage never reaches the user, neither in the streamed text
+(``MarkerFilter``) nor in the final answer. Support is the evidence scorer's meaning-and-words
+score of the claim against the passage's best sentence, plus a hard rule: every number and
+name the claim states must occur in the passage.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ingest.text import sentence_spans
+from rag.answerers import Draft
+from rag.evidence import EvidenceScorer, content_terms
+from rag.extractive import citation_for, refusal
+from rag.models import Citation, Passage
+
+MARKER = re.compile(
+    r"\[\s*(?:(?:passages?|sources?|articles?|docs?|documents?)\s*)?"
+    r"(\d{1,3}(?:\s*(?:,|;|-|–|and|&)\s*\d{1,3})*)\s*\]", re.I)
+_LEAD_IN = re.compile(  # "According to passage [1]," -> "[1]"
+    r"\b(?:according to|as (?:stated|mentioned|reported|said) in|based on|in|from)\s+"
+    r"(?:the\s+)?(?:passages?|articles?|sources?)\s*(?=\[)", re.I)
+_LEADING_MARKERS = re.compile(r"^(?:\s*" + MARKER.pattern + r")+", re.I)
+URL = re.compile(r"(?:https?://|www\.)[^\s<>\]\[)(\"']+", re.I)
+_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
+_NAME = re.compile(r"(?<=\s)[A-Z][\w'’.-]*[\w]")
+_REFUSAL = re.compile(
+    r"\b(?:articles?|passages?|sources?|texts?|context|information)\b[^.]{0,40}?"
+    r"\b(?:do(?:es)?|did)\s*n[o'’]?t\b[^.]{0,30}?\b(?:say|state|mention|contain|provide|answer|"
+    r"specify|include|indicate|tell|give|discuss|address|have)"
+    r"|\b(?:no|not enough|insufficient)\s+(?:specific\s+)?(?:information|mention|details?|data)\b"
+    r"|\b(?:cannot|can ?not|can[’']t|unable to)\s+(?:answer|determine|find|tell|say|provide)\b"
+    r"|\bnot\s+(?:mentioned|stated|specified|provided|given|available|say)\b", re.I)
+
+DEFAULT_THRESHOLD = 0.5
+
+Status = Literal["supported", "reattributed", "unsupported", "refusal"]
+
+
+def marker_numbers(token: str) -> list[int]:
+    """The numbers inside one ``[n]``-style marker ("[1, 3]", "[2-4]", "[passage 2]")."""
+    match = MARKER.fullmatch(token.strip())
+    if not match:
+        return []
+    numbers: list[int] = []
+    for piece in re.split(r"\s*(?:,|;|and|&)\s*", match.group(1)):
+        bounds = [int(x) for x in re.split(r"\s*[-–]\s*", piece) if x.strip()]
+        if len(bounds) == 2 and 0 < bounds[1] - bounds[0] < 10:
+            numbers.extend(range(bounds[0], bounds[1] + 1))
+        else:
+            numbers.extend(bounds)
+    return numbers
+
+
+def is_refusal(text: str) -> bool:
+    """Whether ``text`` says the passages do not answer."""
+    return bool(_REFUSAL.search(text))
+
+
+@dataclass
+class Claim:
+    """One generated sentence: its text without markers and the passages it cited."""
+
+    text: str
+    cited: list[int]
+    invalid_markers: int = 0
+    paragraph_break: bool = False
+
+
+@dataclass
+class CheckedSentence:
+    """A claim after checking: which passages support it and where."""
+
+    claim: Claim
+    status: Status
+    support: list[tuple[int, int, int, float]] = field(default_factory=list)
+    """(passage index, start, end, score) of each kept citation, best first."""
+
+
+def _tidy(text: str) -> str:
+    text = re.sub(r"\s+", " ", text).strip()
+    text = re.sub(r"\s+([.,;:!?])", r"\1", text)
+    text = re.sub(r"\(\s*\)", "", text).strip()
+    if re.match(r"[,;:]", text):  # what is left of "According to [1], the ..."
+        text = text[1:].strip()
+        text = text[:1].upper() + text[1:]
+    return text
+
+
+def split_claims(text: str, count: int) -> list[Claim]:
+    """Sentences of a generated answer with their cited passage indices (0-based, valid only).
+
+    Markers written after a sentence's full stop ("... radar. [1]") belong to that sentence.
+    """
+    text = _LEAD_IN.sub("", text)
+    claims: list[Claim] = []
+    previous_end = 0
+    for start, end in sentence_spans(text):
+        sentence = text[start:end]
+        gap = text[previous_end:start]
+        previous_end = end
+        lead = _LEADING_MARKERS.match(sentence)
+        if lead and claims:
+            numbers = [n for m in MARKER.finditer(lead.group()) for n in marker_numbers(m.group())]
+            _add(claims[-1], numbers, count)
+            sentence = sentence[lead.end():]
+        numbers = [n for m in MARKER.finditer(sentence) for n in marker_numbers(m.group())]
+        body = _tidy(MARKER.sub(" ", sentence))
+        if not re.search(r"\w", body):
+            if claims:
+                _add(claims[-1], numbers, count)
+            continue
+        claim = Claim(body, [], paragraph_break="\n" in gap and bool(claims))
+        _add(claim, numbers, count)
+        claims.append(claim)
+    return claims
+
+
+def _add(claim: Claim, numbers: Sequence[int], count: int) -> None:
+    for n in numbers:
+        if not 1 <= n <= count:
+            claim.invalid_markers += 1
+        elif n - 1 not in claim.cited:
+            claim.cited.append(n - 1)
+
+
+def _numbers(text: str) -> set[str]:
+    return {n.replace(",", "").rstrip(".") for n in _NUMBER.findall(text)}
+
+
+class CitationChecker:
+    """Checks, repairs and renumbers the citations of a generated answer."""
+
+    def __init__(self, scorer: EvidenceScorer, *, threshold: float = DEFAULT_THRESHOLD,
+                 drop_unsupported: bool = True) -> None:
+        self.scorer = scorer
+        self.threshold = threshold
+        self.drop_unsupported = drop_unsupported
+
+    def support(self, claim: str, passage: Passage) -> tuple[bool, float, int, int]:
+        """Whether ``passage`` supports ``claim``, the score, and its best sentence's span."""
+        score, start, end = self.scorer.support(claim, passage)
+        context = f"{passage.headline}\n{passage.text}"
+        if not _numbers(claim) <= _numbers(context):
+            return False, score, start, end
+        terms = content_terms(context)
+        for name in content_terms(" ".join(_NAME.findall(claim))) - terms:
+            # "Russia" in the claim is fine when the passage says "Russian".
+            if len(name) < 4 or not any(t.startswith(name) or name.startswith(t)
+                                        for t in terms if len(t) >= 4):
+                return False, score, start, end
+        return score >= self.threshold, score, start, end
+
+    @staticmethod
+    def _foreign_link(text: str, passages: Sequence[Passage]) -> bool:
+        """Whether ``text`` links anywhere but to the articles themselves."""
+        sources = {p.source.rstrip("/") for p in passages}
+        return any(m.group().rstrip("/.,;") not in sources for m in URL.finditer(text))
+
+    def check_claim(self, claim: Claim, passages: Sequence[Passage]) -> CheckedSentence:
+        """Keep the cited passages that support the claim, else find one that does."""
+        text = claim.text
+        cited = []
+        for index in claim.cited:
+            ok, score, start, end = self.support(text, passages[index])
+            if ok:
+                cited.append((index, start, end, score))
+        if cited:
+            cited.sort(key=lambda s: -s[3])
+            return CheckedSentence(claim, "supported", cited)
+        if is_refusal(text):
+            return CheckedSentence(claim, "refusal")
+        best: tuple[int, int, int, float] | None = None
+        for index, passage in enumerate(passages):
+            if index in claim.cited:
+                continue
+            ok, score, start, end = self.support(text, passage)
+            if ok and (best is None or score > best[3]):
+                best = (index, start, end, score)
+        if best is not None:
+            return CheckedSentence(claim, "reattributed", [best])
+        return CheckedSentence(claim, "unsupported")
+
+    def check(self, text: str, question: str, passages: Sequence[Passage]) -> Draft:
+        """The Draft for generated ``text``: verified sentences with renumbered citations."""
+        checked = [self.check_claim(c, passages) if not self._foreign_link(c.text, passages)
+                   else CheckedSentence(c, "unsupported")
+                   for c in split_claims(text, len(passages))]
+        written = [c for c in checked if c.status != "refusal"]
+        supported = [c for c in written if c.support]
+        if not supported and (self.drop_unsupported or not written):
+            return refusal(question)
+        numbers: dict[int, int] = {}
+        spans: dict[int, tuple[int, int, float]] = {}
+        parts: list[str] = []
+        for item in checked:
+            if not item.support and (self.drop_unsupported or item.status == "refusal"):
+                continue
+            marks = ""
+            for index, start, end, score in item.support:
+                numbers.setdefault(index, len(numbers) + 1)
+                old = spans.get(index)
+                spans[index] = ((start, end, score) if old is None else
+                                (min(old[0], start), max(old[1], end), max(old[2], score)))
+                marks += f"[{numbers[index]}]"
+            separator = "\n\n" if item.claim.paragraph_break else " "
+            parts.append((separator if parts else "") + item.claim.text
+                         + (f" {marks}" if marks else ""))
+        citations: list[Citation] = [
+            citation_for(number, passages[index], *spans[index])
+            for index, number in sorted(numbers.items(), key=lambda kv: kv[1])]
+        return Draft(text="".join(parts), citations=citations,
+                     supported_sentences=len(supported), total_sentences=len(written))
+
+
+class MarkerFilter:
+    """Streams generated text, holding back each ``[`` until its marker is complete.
+
+    Markers that point at no passage are removed; valid ones are renumbered in order of first
+    appearance, as the final answer numbers its citations.
+    """
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.buffer = ""
+        self.numbers: dict[int, int] = {}
+
+    def _rewrite(self, token: str) -> str:
+        if not MARKER.fullmatch(token):
+            return token
+        out = ""
+        for n in marker_numbers(token):
+            if 1 <= n <= self.count:
+                self.numbers.setdefault(n, len(self.numbers) + 1)
+                out += f"[{self.numbers[n]}]"
+        return out
+
+    def feed(self, piece: str) -> str:
+        """The part of the text so far that is safe to show."""
+        self.buffer += piece
+        out: list[str] = []
+        while self.buffer:
+            opening = self.buffer.find("[")
+            if opening < 0:
+                out.append(self.buffer)
+                self.buffer = ""
+                break
+            out.append(self.buffer[:opening])
+            self.buffer = self.buffer[opening:]
+            closing = self.buffer.find("]")
+            if closing < 0:
+                if len(self.buffer) > 24:  # too long to be a marker: let the bracket through
+                    out.append("[")
+                    self.buffer = self.buffer[1:]
+                    continue
+                break
+            out.append(self._rewrite(self.buffer[: closing + 1]))
+            self.buffer = self.buffer[closing + 1:]
+        return "".join(out)
+
+    def flush(self) -> str:
+        """Whatever is left at the end, minus an unfinished marker."""
+        rest, self.buffer = self.buffer, ""
+        return "" if re.match(r"\[\s*(?:passage\s*)?\d", rest, re.I) else rest

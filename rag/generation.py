@@ -1,0 +1,214 @@
+"""Answers written by a language model: LCEL chains that condense a follow-up and answer.
+
+The answer chain sees the best sentences of the retrieved passages (up to
+``Settings.llm_prompt_chars``: prompt length is what sets the time to the first token on a
+CPU), marked as quoted data. Its streamed text passes through ``MarkerFilter`` so no ``[n]``
+that points at no passage is shown, and the finished text goes through the
+``CitationChecker`` before it becomes a ``Draft``.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.runnables import Runnable, RunnableLambda
+
+from rag import prompts
+from rag.answerers import Answerer, Draft
+from rag.citations import MARKER, CitationChecker, MarkerFilter
+from rag.condense import heuristic_condense
+from rag.embeddings import Embedder
+from rag.errors import ModelUnavailable, RagError
+from rag.evidence import EvidenceScorer
+from rag.extractive import refusal
+from rag.models import Passage, Turn
+from rag.settings import Settings
+
+_TAG = re.compile(r"</?\s*passage\b[^>]*>?", re.I)
+
+
+def _as_data(text: str) -> str:
+    """Passage text as it goes into the prompt: no tag that could close the quote, no markers."""
+    return re.sub(r"[ \t]{2,}", " ", MARKER.sub("", _TAG.sub(" ", text))).strip()
+
+
+def _attribute(text: str) -> str:
+    return re.sub(r"\s+", " ", _as_data(text).replace('"', "'"))
+
+
+class LLMAnswerer:
+    """Writes answers with a chat model; every sentence it keeps is checked against a passage."""
+
+    def __init__(self, name: str, model: BaseChatModel, embedder: Embedder, settings: Settings,
+                 *, checker: CitationChecker | None = None) -> None:
+        self.name = name
+        self.model = model
+        self.settings = settings
+        self.scorer = EvidenceScorer(embedder)
+        self.checker = checker or CitationChecker(self.scorer)
+        self.last_raw = ""
+        parse = StrOutputParser()
+        self.condense_chain: Runnable[dict[str, Any], str] = (
+            RunnableLambda(self.condense_messages)
+            | model.bind(stop=["\n"], max_tokens=64) | parse)
+        self.answer_chain: Runnable[dict[str, Any], str] = (
+            RunnableLambda(self.answer_messages) | model | parse)
+
+    # -- prompts ----------------------------------------------------------------------------
+    @staticmethod
+    def condense_messages(variables: dict[str, Any]) -> list[BaseMessage]:
+        """The condense prompt for ``{"question", "history"}``."""
+        return [HumanMessage(prompts.render("condense", **variables))]
+
+    @staticmethod
+    def answer_messages(variables: dict[str, Any]) -> list[BaseMessage]:
+        """The system prompt, then the passages and question (``{"question", "passages"}``)."""
+        return [SystemMessage(prompts.render("system")),
+                HumanMessage(prompts.render("answer", **variables))]
+
+    def excerpts(self, question: str, passages: Sequence[Passage]) -> list[tuple[int, str]]:
+        """(passage index, text shown) for the passages the model sees, in retrieval order.
+
+        Within the character budget the best-scoring sentences are kept; gaps become "…".
+        """
+        budget = self.settings.llm_prompt_chars
+        if sum(len(p.text) for p in passages) <= budget:
+            return list(enumerate(p.text for p in passages))
+        chosen: dict[int, list[tuple[int, int]]] = {}
+        used = 0
+        for item in self.scorer.score(question, passages):
+            length = item.end - item.start
+            if used + length > budget:
+                continue
+            chosen.setdefault(item.passage, []).append((item.start, item.end))
+            used += length + 2
+        shown = []
+        for index in sorted(chosen):
+            text = passages[index].text
+            spans = sorted(chosen[index])
+            parts = [text[spans[0][0]:spans[0][1]]]
+            for (_, end), (start, stop) in zip(spans, spans[1:], strict=False):
+                parts.append(" " if not text[end:start].strip() else " … ")
+                parts.append(text[start:stop])
+            shown.append((index, "".join(parts)))
+        return shown
+
+    # -- the Answerer protocol ---------------------------------------------------------------
+    def condense(self, question: str, history: Sequence[Turn]) -> str:
+        """A follow-up rewritten by the model; a question that stands alone is kept as it is."""
+        question = question.strip()
+        fallback = heuristic_condense(question, history)
+        if fallback == question:
+            return question
+        turns = [{"role": t.role, "content": _clip(MARKER.sub("", t.content), 400)}
+                 for t in history[-4:]]
+        try:
+            rewritten = self.condense_chain.invoke({"question": question, "history": turns})
+        except RagError:
+            raise
+        except Exception as exc:
+            raise self._failure(exc) from exc
+        rewritten = rewritten.strip().strip('"“”').strip()
+        rewritten = re.sub(r"^(standalone question|question)\s*:\s*", "", rewritten, flags=re.I)
+        if not rewritten or len(rewritten) > 400:
+            return fallback
+        return rewritten
+
+    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str | Draft]:
+        """Yield the model's text as it is written (markers filtered), then the checked Draft."""
+        shown = self.excerpts(question, passages)
+        if not shown:
+            draft = refusal(question)
+            yield draft.text
+            yield draft
+            return
+        cited = [passages[i] for i, _ in shown]
+        variables = {"question": question, "passages": [
+            {"headline": _attribute(p.headline), "published": p.published or "",
+             "text": _as_data(text)} for p, (_, text) in zip(cited, shown, strict=True)]}
+        guard = MarkerFilter(len(cited))
+        raw: list[str] = []
+        try:
+            for piece in self.answer_chain.stream(variables):
+                raw.append(piece)
+                visible = guard.feed(piece)
+                if visible:
+                    yield visible
+        except RagError:
+            raise
+        except Exception as exc:
+            raise self._failure(exc) from exc
+        tail = guard.flush()
+        if tail:
+            yield tail
+        self.last_raw = "".join(raw)
+        yield self.checker.check(self.last_raw, question, cited)
+
+    def _failure(self, exc: Exception) -> ModelUnavailable:
+        where = f" at {self.settings.openai_base_url}" if self.name == "openai" else ""
+        return ModelUnavailable(
+            f"The language model '{self.name}'{where} failed to answer ({type(exc).__name__}).")
+
+
+def _clip(text: str, limit: int) -> str:
+    text = re.sub(r"\s+", " ", text).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_models: dict[tuple[Any, ...], BaseChatModel] = {}
+_models_lock = threading.Lock()
+
+
+def make_chat_model(name: str, settings: Settings) -> BaseChatModel:
+    """The chat model behind generator ``name`` (local models are loaded once per process)."""
+    if name == "openai":
+        return _openai_model(settings)
+    from rag.chat_model import LlamaCppChatModel
+    from rag.local_models import MODELS, ensure_model, runtime_installed
+
+    if name not in MODELS:
+        known = ", ".join(["extractive", "auto", "openai", *MODELS])
+        raise ModelUnavailable(f"There is no generator called '{name}' (known: {known}).")
+    if not runtime_installed():
+        raise ModelUnavailable(
+            "llama-cpp-python is not installed, so local models cannot run (install the 'llm' "
+            "extra, or use the extractive answerer).")
+    path = ensure_model(name, settings)
+    key = (path, min(settings.llm_context, MODELS[name].n_ctx), settings.llm_threads,
+           settings.max_new_tokens)
+    with _models_lock:
+        if key not in _models:
+            _models[key] = LlamaCppChatModel(
+                model_path=path, n_ctx=key[1], n_threads=settings.llm_threads,
+                max_tokens=settings.max_new_tokens).load()
+        return _models[key]
+
+
+def _openai_model(settings: Settings) -> BaseChatModel:
+    from langchain_openai import ChatOpenAI
+    from pydantic import SecretStr
+
+    if not settings.openai_base_url and not settings.openai_api_key:
+        raise ModelUnavailable("The 'openai' generator needs RAG_OPENAI_BASE_URL (a compatible "
+                               "server) or RAG_OPENAI_API_KEY.")
+    extra: dict[str, Any] = {}
+    if settings.openai_base_url:
+        # Servers other than OpenAI's (llama.cpp, vLLM, Ollama) read max_tokens, which
+        # langchain-openai now sends as max_completion_tokens.
+        extra["extra_body"] = {"max_tokens": settings.max_new_tokens}
+    return ChatOpenAI(
+        model=settings.openai_model, base_url=settings.openai_base_url,
+        api_key=SecretStr(settings.openai_api_key or "not-needed"), temperature=0,
+        max_completion_tokens=settings.max_new_tokens, timeout=120, max_retries=1, streaming=True,
+        **extra)
+
+
+def make_llm_answerer(name: str, settings: Settings, embedder: Embedder) -> Answerer:
+    """The answerer for a packaged local model name or 'openai'."""
+    return LLMAnswerer(name, make_chat_model(name, settings), embedder, settings)

@@ -1,0 +1,107 @@
+"""The 'openai' generator against a real OpenAI-compatible server on loopback.
+
+llama-cpp-python ships one (``python -m llama_cpp.server``); it serves the small packaged model.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import SEED_QUESTION, SEEDS
+
+from rag.answerers import available_generators
+from rag.assistant import Assistant
+from rag.errors import ModelUnavailable
+from rag.local_models import TEST_MODEL, ensure_model, installed_models
+from rag.models import Answer
+from rag.settings import Settings
+
+pytestmark = [pytest.mark.slow, pytest.mark.llm]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``python -m llama_cpp.server`` with SmolLM2 on 127.0.0.1; yields its /v1 base URL."""
+    settings = Settings()
+    if TEST_MODEL not in installed_models(settings):
+        pytest.skip("llama-cpp-python or the small test model is not installed")
+    try:
+        import llama_cpp.server.app  # noqa: F401
+    except ImportError as exc:
+        pytest.skip(f"llama-cpp-python's server extra is not installed ({exc.name})")
+    model = ensure_model(TEST_MODEL, settings)
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
+    log = log_path.open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias",
+         "smollm2", "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
+         "--n_threads", "2", "--verbose", "False"], stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{base}/models", timeout=2).is_success:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("llama_cpp.server did not start: " + log_path.read_text())
+            time.sleep(0.5)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def seeded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("openai-index")
+    Assistant(Settings(data_dir=path)).ingest([SEEDS])
+    return path
+
+
+def test_the_openai_generator_streams_a_checked_answer_from_the_server(server, seeded_dir):
+    settings = Settings(data_dir=seeded_dir, generator="openai", openai_base_url=server,
+                        openai_model="smollm2", max_new_tokens=48)
+    assistant = Assistant(settings)
+    events = list(assistant.ask_stream(SEED_QUESTION))
+    answer = events[-1]
+    assert isinstance(answer, Answer) and answer.generator == "openai"
+    pieces = [e for e in events[:-1] if isinstance(e, str)]
+    assert len(pieces) > 3 and "".join(pieces).strip()  # streamed over SSE, token by token
+    retrieved = {p.chunk_id: p.text for p in assistant.retrieve(SEED_QUESTION)}
+    for cite in answer.citations:
+        assert cite.chunk_id in retrieved and cite.quote in retrieved[cite.chunk_id]
+    assert answer.refused or answer.supported_sentences >= 1
+    assert "openai" in available_generators(settings)
+
+
+def test_an_unreachable_server_is_one_plain_sentence(seeded_dir):
+    port = _free_port()  # nothing listens there
+    settings = Settings(data_dir=seeded_dir, generator="openai",
+                        openai_base_url=f"http://127.0.0.1:{port}/v1", openai_model="smollm2")
+    with pytest.raises(ModelUnavailable) as caught:
+        Assistant(settings).ask(SEED_QUESTION)
+    message = str(caught.value)
+    assert message.startswith("The language model 'openai' at http://127.0.0.1:")
+    assert "\n" not in message and "Traceback" not in message
