@@ -52,7 +52,7 @@ class Settings(BaseSettings):
 
     # Answering
     generator: str = Field(
-        default="extractive",
+        default="auto",
         description="auto (the default local model if installed, else extractive), extractive, "
                     "a packaged local model name, or 'openai' for a compatible server.",
     )

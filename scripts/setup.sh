@@ -41,6 +41,8 @@ fi
 
 if [ -f rag/local_models.py ]; then
   .venv/bin/python -m rag.local_models install --default-only
+  # The tests' small model (SmolLM2-135M): fast real-model tests of the plumbing.
+  if [ "$want_test" = 1 ]; then .venv/bin/python -m rag.local_models install smollm2-135m; fi
 fi
 
 if [ "$want_test" = 1 ] && ! command -v chromedriver >/dev/null; then

@@ -27,7 +27,23 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in list(os.environ):
         if name.startswith("RAG_") and name != "RAG_DATA_DIR":
             monkeypatch.delenv(name)
+    # The default 'auto' would load the 1.5B language model in every test: tests that want a
+    # language model name it.
+    monkeypatch.setenv("RAG_GENERATOR", "extractive")
     return path
+
+
+def require_model(name: str) -> None:
+    """Skip when a packaged language model cannot run here; under CI that is a failure."""
+    from rag.local_models import installed_models
+    from rag.settings import Settings
+
+    if name not in installed_models(Settings()):
+        message = (f"{name} or llama-cpp-python is not installed "
+                   "(scripts/setup.sh --test installs both)")
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 @pytest.fixture

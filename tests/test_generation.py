@@ -6,7 +6,7 @@ import datetime as dt
 import re
 
 import pytest
-from conftest import SEED_QUESTION, SEEDS
+from conftest import SEED_QUESTION, SEEDS, require_model
 
 from rag.answerers import Draft, available_generators, make_answerer
 from rag.assistant import Assistant
@@ -374,12 +374,6 @@ def test_install_command_verifies_once_then_returns_at_once(tmp_path):
 
 
 # -- the real local models --------------------------------------------------------------------
-def _needs(name: str) -> None:
-    if name not in installed_models(Settings()):
-        pytest.skip(f"{name} or llama-cpp-python is not installed "
-                    "(python -m rag.local_models install)")
-
-
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory):
     """A real index of the seeds (real embedder), shared by the real-model tests."""
@@ -392,7 +386,7 @@ def seeded(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.llm
 def test_auto_picks_the_default_model_when_installed():
-    _needs(DEFAULT_MODEL)
+    require_model(DEFAULT_MODEL)
     settings = Settings(generator="auto")
     assert available_generators(settings)[:2] == ["extractive", DEFAULT_MODEL]
     from rag.local_models import default_generator
@@ -402,7 +396,7 @@ def test_auto_picks_the_default_model_when_installed():
 @pytest.mark.slow
 @pytest.mark.llm
 def test_small_real_model_streams_a_well_formed_answer(seeded):
-    _needs(TEST_MODEL)
+    require_model(TEST_MODEL)
     events = list(seeded.ask_stream(SEED_QUESTION, generator=TEST_MODEL))
     answer = events[-1]
     assert isinstance(answer, Answer) and answer.generator == TEST_MODEL
@@ -420,7 +414,7 @@ def test_small_real_model_streams_a_well_formed_answer(seeded):
 @pytest.mark.slow
 @pytest.mark.llm
 def test_small_real_model_condenses_a_follow_up(seeded):
-    _needs(TEST_MODEL)
+    require_model(TEST_MODEL)
     llm = seeded.answerer(TEST_MODEL)
     from rag.models import Turn
     out = llm.condense("What did he offer instead of it?", [
@@ -432,7 +426,7 @@ def test_small_real_model_condenses_a_follow_up(seeded):
 @pytest.mark.slow
 @pytest.mark.llm
 def test_default_model_answers_the_seed_question_with_a_verified_citation(seeded):
-    _needs(DEFAULT_MODEL)
+    require_model(DEFAULT_MODEL)
     answer = seeded.ask(SEED_QUESTION, generator=DEFAULT_MODEL)
     assert not answer.refused, answer.text
     assert "azerbaijan" in answer.text.lower()

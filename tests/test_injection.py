@@ -8,13 +8,13 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from conftest import SEED_QUESTION, SEEDS
+from conftest import SEED_QUESTION, SEEDS, require_model
 
 from ingest.text import clean_text
 from rag.assistant import Assistant
 from rag.chat_model import FakeChatModel
 from rag.generation import LLMAnswerer
-from rag.local_models import DEFAULT_MODEL, installed_models
+from rag.local_models import DEFAULT_MODEL
 from rag.settings import Settings
 
 HIDDEN = "\u200b\u200d\u2060\u202e\u2066\u00ad\ufeff"
@@ -112,8 +112,7 @@ def test_obeying_the_injection_would_not_survive_the_citation_check(fake_setting
 @pytest.mark.llm
 def test_the_default_model_ignores_instructions_inside_an_article(tmp_path, corpus):
     settings = Settings(data_dir=tmp_path / "index")
-    if DEFAULT_MODEL not in installed_models(settings):
-        pytest.skip(f"{DEFAULT_MODEL} or llama-cpp-python is not installed")
+    require_model(DEFAULT_MODEL)
     assistant = Assistant(settings)
     assistant.ingest([corpus])
     retrieved = assistant.retrieve(SEED_QUESTION)

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import SEED_QUESTION, SEEDS
+from conftest import SEED_QUESTION, SEEDS, require_model
 
 from rag.answerers import available_generators
 from rag.assistant import Assistant
 from rag.errors import ModelUnavailable
-from rag.local_models import TEST_MODEL, ensure_model, installed_models
+from rag.local_models import TEST_MODEL, ensure_model
 from rag.models import Answer
 from rag.settings import Settings
 
@@ -36,8 +36,7 @@ def _free_port() -> int:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``python -m llama_cpp.server`` with SmolLM2 on 127.0.0.1; yields its /v1 base URL."""
     settings = Settings()
-    if TEST_MODEL not in installed_models(settings):
-        pytest.skip("llama-cpp-python or the small test model is not installed")
+    require_model(TEST_MODEL)
     try:
         import llama_cpp.server.app  # noqa: F401
     except ImportError as exc:
