@@ -164,16 +164,44 @@ def _install_error_handlers(app: FastAPI) -> None:
         return error_response(request, exc.status_code, message,
                               headers=getattr(exc, "headers", None))
 
-    async def on_crash(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s", request.url.path, exc_info=exc)
-        return error_response(request, 500, "Something went wrong on the server; "
-                                            "the error was logged.")
-
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RagError, on_rag_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
-    app.add_exception_handler(Exception, on_crash)
+
+
+CRASHED = "Something went wrong on the server; the error was logged."
+
+
+class CatchAll:
+    """Turns an unexpected exception into a 500 with one generic sentence; the log gets the rest.
+
+    It sits outside the routes but inside Starlette's ServerErrorMiddleware, so the exception
+    is handled here and the server keeps the client's connection alive.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app; answer 500 if it fails before its response started."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception:
+            log.exception("unexpected error on %s", scope["path"])
+            if started:
+                raise
+            await error_response(scope, 500, CRASHED)(scope, receive, send)
 
 
 # -- body size limits ------------------------------------------------------------------------------
@@ -320,7 +348,7 @@ def _events(first: str | Answer, rest: Iterator[str | Answer]) -> Iterator[Serve
     except Exception:
         log.exception("answer stream failed")
         yield ServerSentEvent(event="error", data=json.dumps(
-            {"detail": "Something went wrong on the server; the error was logged."}))
+            {"detail": CRASHED}))
 
 
 def create_app(settings: Settings | None = None, assistant: Assistant | None = None, *,
@@ -343,6 +371,7 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
                     "with [n] markers. Errors are `{\"detail\": sentence}`.",
     )
     app.add_middleware(BodyLimit, limit_for=limit_for)
+    app.add_middleware(CatchAll)
     _install_error_handlers(app)
     guarded = [Depends(key_checker(settings))]
 

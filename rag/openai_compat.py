@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from rag.assistant import Assistant
 from rag.errors import RagError
-from rag.http_api import ApiError, ErrorBody, openai_error, rag_status
+from rag.http_api import CRASHED, ApiError, ErrorBody, openai_error, rag_status
 from rag.models import Answer, Citation, Filters, Strict
 
 log = logging.getLogger(__name__)
@@ -211,8 +211,7 @@ def stream_chunks(first: str | Answer, rest: Iterator[str | Answer], model: str
         yield ServerSentEvent(data=json.dumps(openai_error(rag_status(exc), str(exc))))
     except Exception:
         log.exception("chat completion stream failed")
-        yield ServerSentEvent(data=json.dumps(openai_error(
-            500, "Something went wrong on the server; the error was logged.")))
+        yield ServerSentEvent(data=json.dumps(openai_error(500, CRASHED)))
     yield ServerSentEvent(data="[DONE]")
 
 

@@ -9,21 +9,25 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
+import openai
 import pytest
 from conftest import SEED_QUESTION, SEEDS, SHARED
 from httpx_sse import connect_sse
 from live_server import LiveServer
 
+from rag.answerers import Draft
 from rag.assistant import Assistant
+from rag.errors import ModelUnavailable
 from rag.http_api import create_app
-from rag.models import Answer, IngestReport
+from rag.models import Answer, IngestReport, Passage, Turn
 from rag.settings import Settings
+from rag.store import write_lock
 
 pytestmark = pytest.mark.slow
 
@@ -215,6 +219,78 @@ def test_body_limits_follow_the_settings(strict: LiveServer) -> None:
         assert http.post("/ask", json={"question": SEED_QUESTION}).status_code == 200
 
 
+class FailingAnswerer:
+    """An answerer that fails on purpose, the way a broken model or library would."""
+
+    name = "failing"
+
+    def __init__(self) -> None:
+        self.mode = "crash"
+
+    def condense(self, question: str, history: Sequence[Turn]) -> str:
+        return question
+
+    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str | Draft]:
+        if self.mode == "unavailable":
+            raise ModelUnavailable("The local model could not be loaded.")
+        if self.mode == "midstream":
+            yield "Half an answer "
+        raise RuntimeError("/srv/secret/path token=abc123 exploded")
+
+
+@pytest.fixture(scope="module")
+def failing(assistant: Assistant) -> Iterator[tuple[LiveServer, FailingAnswerer]]:
+    answerer = FailingAnswerer()
+    settings = assistant.settings.model_copy(update={"generator": answerer.name})
+    broken = Assistant(settings, embedder=assistant.embedder, answerer=answerer)
+    with LiveServer(create_app(assistant=broken)) as live:
+        yield live, answerer
+
+
+def test_failures_are_a_sentence_never_a_traceback(
+        failing: tuple[LiveServer, FailingAnswerer]) -> None:
+    server, answerer = failing
+    question = {"question": SEED_QUESTION}
+    with _client(server) as http:
+        answerer.mode = "crash"
+        crashed = http.post("/ask", json=question)
+        assert crashed.status_code == 500
+        assert _one_sentence(crashed) == ("Something went wrong on the server; "
+                                          "the error was logged.")
+        assert "secret" not in crashed.text and "RuntimeError" not in crashed.text
+        assert http.post("/ask/stream", json=question).status_code == 500
+        answerer.mode = "unavailable"
+        unavailable = http.post("/ask", json=question)
+        assert unavailable.status_code == 503
+        assert _one_sentence(unavailable) == "The local model could not be loaded."
+        answerer.mode = "midstream"
+        with connect_sse(http, "POST", "/ask/stream", json=question) as source:
+            events = [(sse.event, json.loads(sse.data)) for sse in source.iter_sse()]
+        assert [kind for kind, _ in events] == ["delta", "error"]
+        assert events[1][1]["detail"].startswith("Something went wrong")
+        assert "secret" not in json.dumps(events)
+        assert http.get("/health").status_code == 200  # the server lives on
+    with openai.OpenAI(base_url=f"{server.url}/v1", api_key="none", max_retries=0,
+                       timeout=60) as client:
+        messages: list[Any] = [{"role": "user", "content": SEED_QUESTION}]
+        stream = client.chat.completions.create(model="failing", messages=messages,
+                                                stream=True)
+        with pytest.raises(openai.APIError, match="Something went wrong"):
+            for _ in stream:
+                pass
+        answerer.mode = "crash"
+        with pytest.raises(openai.InternalServerError):
+            client.chat.completions.create(model="failing", messages=messages)
+
+
+def test_an_ingest_while_another_process_writes_is_a_409(server: LiveServer,
+                                                         assistant: Assistant) -> None:
+    with write_lock(assistant.settings), _client(server) as http:  # as `rag ingest` would
+        response = http.post("/ingest", files={"files": ("late.txt", ARTICLE.encode())})
+    assert response.status_code == 409
+    assert "one process may write" in _one_sentence(response)
+
+
 # -- ingest ----------------------------------------------------------------------------------------
 ARTICLE = """Lighthouse keepers return to Nordhavn
 
@@ -346,7 +422,7 @@ def test_rag_serve_command_serves_the_api(tmp_path: Path) -> None:
                              "--no-chat"], env=env, stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + 90
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as http:
             while True:
                 try:
                     health = http.get("/health")
