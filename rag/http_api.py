@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import secrets
+import shutil
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -347,8 +348,7 @@ def _events(first: str | Answer, rest: Iterator[str | Answer]) -> Iterator[Serve
         yield ServerSentEvent(event="error", data=json.dumps({"detail": str(exc)}))
     except Exception:
         log.exception("answer stream failed")
-        yield ServerSentEvent(event="error", data=json.dumps(
-            {"detail": CRASHED}))
+        yield ServerSentEvent(event="error", data=json.dumps({"detail": CRASHED}))
 
 
 def create_app(settings: Settings | None = None, assistant: Assistant | None = None, *,
@@ -430,16 +430,22 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
         """Add or update articles from uploaded files; a file with a known name replaces it."""
         if not ingest_lock.acquire(timeout=300):
             raise StoreLocked("Another ingest is still running; try again shortly.")
+        staging = uploads / f".staging-{secrets.token_hex(6)}"
         try:
-            uploads.mkdir(parents=True, exist_ok=True)
+            staging.mkdir(parents=True)
             budget = settings.max_upload_bytes
-            saved: dict[str, str] = {}
-            for upload in files:
-                path, size = _save_upload(upload, uploads, budget)
+            names: dict[str, str] = {}
+            for upload in files:  # all or nothing: stage every file before replacing any
+                path, size = _save_upload(upload, staging, budget)
                 budget -= size
-                saved[str(path.resolve())] = upload.filename or path.name
+                names[path.name] = upload.filename or path.name
+            saved: dict[str, str] = {}
+            for name, sent in names.items():
+                os.replace(staging / name, uploads / name)
+                saved[str((uploads / name).resolve())] = sent
             report = assistant.ingest(list(saved))
         finally:
+            shutil.rmtree(staging, ignore_errors=True)
             ingest_lock.release()
         return _rename_paths(report, saved)
 

@@ -203,7 +203,7 @@ def test_api_keys_guard_everything_but_health(strict: LiveServer) -> None:
                          headers={"X-API-Key": "other-key"}).status_code == 200
 
 
-def test_body_limits_follow_the_settings(strict: LiveServer) -> None:
+def test_body_limits_follow_the_settings(strict: LiveServer, assistant: Assistant) -> None:
     auth = {"Authorization": f"Bearer {KEY}"}
     with _client(strict, headers=auth) as http:
         big = http.post("/ask", json={"question": "x" * 5_000})
@@ -215,6 +215,9 @@ def test_body_limits_follow_the_settings(strict: LiveServer) -> None:
         # Several files within the request limit but over the upload limit together.
         pieces = [("files", (f"p{i}.txt", b"word " * 1_500)) for i in range(4)]
         assert http.post("/ingest", files=pieces).status_code == 413
+        uploads = assistant.settings.data_dir / "uploads"
+        assert not any(uploads.glob("p*.txt"))  # all or nothing: no file was kept
+        assert not any(uploads.glob(".*"))  # no staging or partial files left behind
         # The server still answers after refusing.
         assert http.post("/ask", json={"question": SEED_QUESTION}).status_code == 200
 
