@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.answerers import Answerer, Draft, make_answerer
+from rag.condense import split_follow_up
 from rag.embeddings import Embedder, make_embedder
 from rag.errors import InvalidInput
 from rag.evidence import EvidenceScorer
@@ -143,8 +144,9 @@ class Assistant:
         """Whether any retrieved sentence is close enough to the question to answer it."""
         if not passages:
             return False
-        evidence = self.scorer.score(question, passages)
-        return bool(evidence) and evidence[0].score >= self.settings.refusal_threshold
+        focus, context = split_follow_up(question)
+        evidence = self.scorer.score(focus, passages, context)
+        return bool(evidence) and evidence[0].score >= self.settings.relevance_threshold
 
     # -- the index --------------------------------------------------------------------------
     def ingest(self, paths: Iterable[str | Path], *, prune: bool = False,

@@ -15,6 +15,17 @@ _FOLLOW_UP = re.compile(
 )
 
 
+_MARK = " (following: "
+
+
+def split_follow_up(standalone: str) -> tuple[str, str]:
+    """The question itself and the earlier question it follows ('' when none)."""
+    if standalone.endswith(")") and _MARK in standalone:
+        head, _, tail = standalone.partition(_MARK)
+        return head, tail[:-1]
+    return standalone, ""
+
+
 def last_user_question(history: Sequence[Turn]) -> str | None:
     """The most recent question the user asked, if any."""
     for turn in reversed(history):
@@ -30,5 +41,5 @@ def heuristic_condense(question: str, history: Sequence[Turn] | None) -> str:
     if not previous or previous == question:
         return question
     if _FOLLOW_UP.search(question) or len(content_terms(question)) < 2:
-        return f"{question} (following: {previous})"
+        return f"{question}{_MARK}{previous})"
     return question

@@ -49,31 +49,47 @@ def content_terms(text: str) -> set[str]:
     return set(_stemmer().stemWords(words))
 
 
+_NAME_QUESTION = re.compile(
+    r"\bwho(m|se)?\b|\bwhere\b|\b(which|what) (company|team|country|person|player|city|movie|"
+    r"film|show|actor|actress|director|club|band|song|album|book|state|nation|president|ceo|"
+    r"game|console|car|brand|firm|party|candidate|airline|university|channel|network)s?\b")
+_QUESTION_NUMBER = re.compile(r"\b[a-z]?\d+(?:st|nd|rd|th|s)?\b", re.I)
+
+
 def answer_type(question: str) -> str:
     """A coarse expected answer type from the question's wording."""
     q = question.lower()
     if re.search(r"\bhow (many|much|old|long|far|tall|big)\b|\bwhat (percentage|number)\b", q):
         return "number"
-    if re.search(r"\bwhen\b|\bwhat (year|date|day|month|time)\b|\bwhich (year|date|day)\b", q):
+    if re.search(r"\bwhen\b|\bwhat (year|date|day|month|time)\b|\bwhich (year|date|day)\b"
+                 r"|\b(release|premiere|launch) date\b", q):
         return "date"
-    if re.search(r"\bwho(m|se)?\b|\bwhich (company|team|country|person|player|city)\b", q):
-        return "name"
-    if re.search(r"\bwhere\b", q):
+    if _NAME_QUESTION.search(q):
         return "name"
     return "other"
 
 
-def type_match(kind: str, sentence: str, question_terms: set[str]) -> float:
-    """1.0 when the sentence holds something of the expected kind the question lacks."""
+def question_numbers(question: str) -> set[str]:
+    """Numbers the question pins down ('2021', 'Q3', '90th', '11'): an answer must match them."""
+    return {m.lower() for m in _QUESTION_NUMBER.findall(question)}
+
+
+def type_match(kind: str, sentence: str, question: str) -> float:
+    """1.0 when the sentence holds something of the expected kind that the question lacks."""
     if kind == "number":
-        return 1.0 if _NUMBER.search(sentence) else 0.0
+        fresh = {m.lower() for m in _QUESTION_NUMBER.findall(sentence)} - question_numbers(
+            question)
+        return 1.0 if fresh or _NUMBER.search(re.sub(r"\d", "", sentence)) else 0.0
     if kind == "date":
-        return 1.0 if _YEAR_OR_DATE.search(sentence) else 0.0
+        for match in _YEAR_OR_DATE.finditer(sentence):
+            if match.group(0).lower() not in question_numbers(question):
+                return 1.0
+        return 0.0
     if kind == "name":
         names = {m.lower() for m in _PROPER.findall(sentence)}
-        fresh = content_terms(" ".join(names)) - question_terms
+        fresh = content_terms(" ".join(names)) - content_terms(question)
         return 1.0 if fresh else 0.0
-    return 0.5
+    return 1.0
 
 
 @dataclass
@@ -88,7 +104,32 @@ class SentenceEvidence:
     overlap: float
     novelty: float
     kind_match: float
+    constrained: bool
     score: float
+
+    @property
+    def answers(self) -> bool:
+        """Whether this sentence can be an answer.
+
+        It holds something of the expected kind, its passage matches the question's numbers
+        (years, seasons, quarters), and it is not itself a question.
+        """
+        return (self.constrained and self.kind_match >= 1.0 and not self.text.endswith("?")
+                and not is_heading(self.text))
+
+
+def is_heading(sentence: str) -> bool:
+    """A title or label rather than a statement: too short, or mostly Capitalised Words."""
+    words = _WORD.findall(sentence)
+    if len(words) < 5:
+        return True
+    capitalised = sum(1 for w in words if w[:1].isupper() or w[:1].isdigit())
+    return capitalised / len(words) > 0.7
+
+
+def _context(passage: Passage) -> str:
+    year = f" {passage.published.year}" if passage.published else ""
+    return f"{passage.headline}\n{passage.text}{year}".lower()
 
 
 class EvidenceScorer:
@@ -98,16 +139,22 @@ class EvidenceScorer:
         self.embedder = embedder
         self._memo: dict[tuple[str, tuple[str, ...]], list[SentenceEvidence]] = {}
 
-    def score(self, question: str, passages: Sequence[Passage]) -> list[SentenceEvidence]:
-        """Every sentence of every passage, best first (remembered for the last few asks)."""
-        key = (question, tuple(f"{p.chunk_id}:{hash(p.text)}" for p in passages))
+    def score(self, question: str, passages: Sequence[Passage],
+              context: str = "") -> list[SentenceEvidence]:
+        """Every sentence of every passage, best first (remembered for the last few asks).
+
+        ``context`` (the question a follow-up follows) only adds meaning: a sentence is as
+        similar as it is to the question alone or to the question in its context.
+        """
+        key = (question, context, tuple(f"{p.chunk_id}:{hash(p.text)}" for p in passages))
         if key not in self._memo:
             if len(self._memo) > 64:
                 self._memo.clear()
-            self._memo[key] = self._score(question, passages)
+            self._memo[key] = self._score(question, passages, context)
         return self._memo[key]
 
-    def _score(self, question: str, passages: Sequence[Passage]) -> list[SentenceEvidence]:
+    def _score(self, question: str, passages: Sequence[Passage],
+               context: str) -> list[SentenceEvidence]:
         items: list[tuple[int, int, int, str]] = []
         for i, passage in enumerate(passages):
             for start, end in sentence_spans(passage.text):
@@ -116,20 +163,24 @@ class EvidenceScorer:
                     items.append((i, start, end, text))
         if not items:
             return []
-        vectors = self.embedder.embed([question] + [t for _, _, _, t in items])
-        sims = vectors[1:] @ vectors[0]
+        queries = [question, f"{question} {context}"] if context else [question]
+        vectors = self.embedder.embed(queries + [t for _, _, _, t in items])
+        sims = (vectors[len(queries):] @ vectors[:len(queries)].T).max(axis=1)
         q_terms = content_terms(question)
+        q_numbers = question_numbers(question)
         kind = answer_type(question)
+        contexts = [_context(p) for p in passages]
         out = []
         for (i, start, end, text), sim in zip(items, sims, strict=True):
             terms = content_terms(text)
             context = terms | content_terms(passages[i].headline)
             overlap = len(q_terms & context) / len(q_terms) if q_terms else 0.0
             novelty = min(len(terms - q_terms) / 4.0, 1.0)
-            match = type_match(kind, text, q_terms)
+            match = type_match(kind, text, question)
+            constrained = all(re.search(rf"\b{re.escape(n)}\b", contexts[i]) for n in q_numbers)
             score = 0.55 * float(sim) + 0.3 * overlap + 0.1 * match + 0.05 * novelty
             out.append(SentenceEvidence(i, start, end, text, float(sim), overlap, novelty,
-                                        match, score))
+                                        match, constrained, score))
         out.sort(key=lambda e: -e.score)
         return out
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from rag.answerers import Draft
-from rag.condense import heuristic_condense
+from rag.condense import heuristic_condense, split_follow_up
 from rag.embeddings import Embedder
 from rag.evidence import EvidenceScorer, SentenceEvidence
 from rag.models import Citation, Passage, Turn
@@ -61,9 +61,11 @@ class ExtractiveAnswerer:
 
     def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str | Draft]:
         """Yield the answer text once, then its Draft."""
-        evidence = self.scorer.score(question, passages)
+        # A follow-up is searched with its context but answered for what it asks now.
+        focus, context = split_follow_up(question)
+        evidence = [e for e in self.scorer.score(focus, passages, context) if e.answers]
         if not evidence or evidence[0].score < self.settings.refusal_threshold:
-            draft = refusal(question)
+            draft = refusal(focus)
             yield draft.text
             yield draft
             return

@@ -56,8 +56,13 @@ class Settings(BaseSettings):
         description="auto (the default local model if installed, else extractive), extractive, "
                     "a packaged local model name, or 'openai' for a compatible server.",
     )
+    relevance_threshold: float = Field(
+        default=0.5, description="Below this best-sentence score no answerer is called: refuse."
+    )
     refusal_threshold: float = Field(
-        default=0.35, description="Minimum evidence score below which the assistant refuses."
+        default=0.62,
+        description="The extractive answerer refuses unless an answering sentence scores this "
+                    "(calibrated on the dev set with `rag eval`).",
     )
     openai_base_url: str | None = None
     openai_api_key: str | None = None
