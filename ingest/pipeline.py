@@ -154,7 +154,7 @@ class Ingestor:
         self.store.sources.upsert(
             ids=[_key_id(art.key)], documents=[""],
             metadatas=[{"key": art.key, "path": art.path, "article_id": aid,
-                        "headline": art.headline}],
+                        "headline": art.headline, "source": art.source}],
         )
 
     def _forget(self, keys: Sequence[str]) -> None:
@@ -263,9 +263,12 @@ class _Run:
     def finish(self, item: _Pending, duplicate: bool = False) -> None:
         """Point the source at its new article, then drop the old article if unreferenced."""
         art = item.article
+        if item.old is not None:
+            self._hand_over(item.old, art.key)
         self.ingestor._record(art, item.aid)
         self.changed = True
-        self.manifest[art.key] = {"key": art.key, "path": art.path, "article_id": item.aid}
+        self.manifest[art.key] = {"key": art.key, "path": art.path, "article_id": item.aid,
+                                  "source": art.source}
         self.refs[item.aid] = self.refs.get(item.aid, 0) + 1
         if item.old is None:
             if duplicate:
@@ -275,6 +278,32 @@ class _Run:
             return
         self.report.updated += 1
         self._release(item.old)
+
+    def _hand_over(self, aid: str, leaving: str) -> None:
+        """Before ``leaving`` lets go of ``aid``, make its chunks cite a file that still has it.
+
+        A text stored once for several files cites the file it was first stored from; when that
+        file is edited or pruned, citations must move to a survivor, not point at a stale file.
+        Done before the manifest changes, so a crash in between leaves nothing stale behind.
+        """
+        if self.refs.get(aid, 0) < 2:
+            return
+        heirs = sorted(key for key, meta in self.manifest.items()
+                       if key != leaving and str(meta["article_id"]) == aid)
+        if not heirs:
+            return
+        sources = {str(self.manifest[k].get("source") or self.manifest[k]["path"]) for k in heirs}
+        first = self.store.chunks.get(ids=[f"{aid}:0"], include=["metadatas"])["metadatas"]
+        if not first or not first[0] or first[0].get("source") in sources:
+            return
+        heir = self.manifest[heirs[0]]
+        source = str(heir.get("source") or heir["path"])
+        got = self.store.chunks.get(where={"article_id": aid}, include=["metadatas"])
+        # The headline stays: the stored vectors were embedded with it.
+        metas = [{**dict(meta or {}), "source": source, "site": site_of(source)}
+                 for meta in got["metadatas"] or []]
+        if got["ids"]:
+            self.store.chunks.update(ids=got["ids"], metadatas=metas)
 
     def _release(self, aid: str) -> None:
         self.refs[aid] = self.refs.get(aid, 1) - 1
@@ -288,7 +317,9 @@ class _Run:
                 if not Path(str(meta["path"])).exists()
                 or (str(meta["path"]) in self.seen_paths and key not in self.seen_keys)]
         for key in gone:
-            aid = str(self.manifest.pop(key)["article_id"])
+            aid = str(self.manifest[key]["article_id"])
+            self._hand_over(aid, key)
+            self.manifest.pop(key)
             self.ingestor._forget([key])
             self._release(aid)
             self.report.removed += 1
