@@ -13,6 +13,7 @@ test:
 
 bench:
 	bash scripts/setup.sh --test
+	.venv/bin/python -m pip install -q --no-deps langchain-huggingface==1.2.3 langchain-chroma==1.1.0
 	.venv/bin/python -m bench
 
 eval:
