@@ -154,8 +154,11 @@ class Assistant:
         """Add or update articles from files and folders (see ``ingest``)."""
         from ingest.pipeline import Ingestor
 
-        return Ingestor(self.settings, self.embedder, self.store).run(
-            paths, prune=prune, progress=progress)
+        try:
+            return Ingestor(self.settings, self.embedder, self.store).run(
+                paths, prune=prune, progress=progress)
+        finally:
+            self.retriever.lexical.invalidate()
 
     def stats(self) -> dict[str, int]:
         """How much is indexed."""

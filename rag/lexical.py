@@ -108,6 +108,10 @@ class LexicalCache:
         self._checked = 0.0
         self._lock = threading.Lock()
 
+    def invalidate(self) -> None:
+        """Check the store's generation on the next search (this process just wrote to it)."""
+        self._checked = 0.0
+
     def _path(self, generation: str) -> Any:
         folder = self.store.settings.cache_dir / "lexical"
         return folder / f"{self.store.settings.collection}-{generation or 'empty'}.pkl"
