@@ -104,7 +104,7 @@ class Assistant:
         question = _question(question)
         turns = _history(history)
         wanted = _filters(filters)
-        k = top_k or self.settings.top_k
+        k = self.settings.top_k if top_k is None else top_k
         if not 1 <= k <= 20:
             raise InvalidInput("top_k must be between 1 and 20.")
         answerer = self.answerer(generator)

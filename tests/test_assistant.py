@@ -1,0 +1,108 @@
+"""The Python API end to end on the real model: cited answers, refusals, follow-ups, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rag import Answer, Assistant, Settings
+from rag.errors import InvalidInput
+from tests.conftest import SEED_QUESTION, SEEDS
+
+
+@pytest.fixture(scope="module")
+def assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("assistant"), generator="extractive")
+    assistant = Assistant(settings)
+    assistant.ingest([SEEDS])
+    return assistant
+
+
+def assert_citations_valid(answer: Answer) -> None:
+    numbers = {c.number for c in answer.citations}
+    import re
+
+    markers = {int(n) for n in re.findall(r"\[(\d+)\]", answer.text)}
+    assert markers == numbers
+    for cite in answer.citations:
+        assert cite.quote and cite.passage[cite.quote_start:].startswith(cite.quote)
+
+
+def test_the_seed_question_is_answered_with_the_gabala_offer(assistant: Assistant) -> None:
+    answer = assistant.ask(SEED_QUESTION)
+    assert not answer.refused
+    assert "Azerbaijan" in answer.text and "[1]" in answer.text
+    assert "Azerbaijan" in answer.citations[0].quote
+    assert answer.citations[0].headline.startswith("Bush, Putin meet")
+    assert_citations_valid(answer)
+    assert answer.standalone_question == SEED_QUESTION
+    assert set(answer.timings_ms) >= {"retrieve_ms", "answer_ms", "total_ms"}
+
+
+def test_a_follow_up_uses_the_conversation(assistant: Assistant) -> None:
+    first = assistant.ask(SEED_QUESTION)
+    history = [{"role": "user", "content": SEED_QUESTION},
+               {"role": "assistant", "content": first.text}]
+    follow = assistant.ask("And how did Gates respond?", history=history)
+    assert SEED_QUESTION in follow.standalone_question
+    assert "Gates" in follow.text and "substitute" in follow.text
+    assert_citations_valid(follow)
+
+
+@pytest.mark.parametrize("question", [
+    "Who won the 2019 Tour de France?",
+    "What is the capital of Australia?",
+    "How many goals did Messi score in 2012?",
+])
+def test_questions_the_article_does_not_answer_are_refused(assistant: Assistant,
+                                                            question: str) -> None:
+    answer = assistant.ask(question)
+    assert answer.refused
+    assert answer.text.startswith("The indexed articles don't say")
+    assert answer.citations == []
+
+
+def test_streaming_yields_text_then_the_same_answer(assistant: Assistant) -> None:
+    events = list(assistant.ask_stream(SEED_QUESTION))
+    assert isinstance(events[-1], Answer)
+    assert "".join(e for e in events[:-1] if isinstance(e, str)) == events[-1].text
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"question": ""}, "Please ask a question"),
+    ({"question": "x" * 5000}, "too long"),
+    ({"question": "q", "history": [{"role": "robot", "content": "hi"}]}, "history"),
+    ({"question": "q", "top_k": 0}, "top_k"),
+])
+def test_bad_input_is_one_clear_sentence(assistant: Assistant, kwargs: dict, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        assistant.ask(**kwargs)
+
+
+def test_the_answer_is_a_typed_json_round_trip(assistant: Assistant) -> None:
+    answer = assistant.ask(SEED_QUESTION)
+    assert Answer.model_validate_json(answer.model_dump_json()) == answer
+
+
+def test_cli_ask_prints_answer_and_sources_and_json(tmp_path: Path) -> None:
+    env = {"RAG_DATA_DIR": str(tmp_path / "cli"), "RAG_GENERATOR": "extractive",
+           "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
+    rag = [sys.executable, "-m", "rag.cli"]
+    ingest = subprocess.run([sys.executable, "-m", "ingest", "-q", str(SEEDS)], env=env,
+                            capture_output=True, text=True, timeout=300, check=True)
+    assert "added 1" in ingest.stdout
+    out = subprocess.run([*rag, "ask", SEED_QUESTION], env=env, capture_output=True, text=True,
+                         timeout=300, check=True).stdout
+    assert "Azerbaijan" in out and "[1] Bush, Putin meet" in out
+    data = json.loads(subprocess.run([*rag, "ask", "--json", SEED_QUESTION], env=env,
+                                     capture_output=True, text=True, timeout=300,
+                                     check=True).stdout)
+    assert data["citations"][0]["number"] == 1 and not data["refused"]
+    bad = subprocess.run([*rag, "ask", ""], env=env, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "error: Please ask a question."
+    assert "Traceback" not in bad.stderr
