@@ -31,7 +31,7 @@ from rag.store import write_lock
 
 pytestmark = pytest.mark.slow
 
-FOLLOW_UP = "Where was it?"  # refused on its own; answered with the seed question as history
+FOLLOW_UP = "What did he offer instead?"  # refused alone; answered given the seed question
 KEY = "test-key-123"
 
 

@@ -18,7 +18,7 @@ from rag.settings import Settings
 
 pytestmark = pytest.mark.slow
 
-FOLLOW_UP = "Where was it?"
+FOLLOW_UP = "What did he offer instead?"
 KEY = "sk-local-test"
 
 

@@ -29,7 +29,7 @@ from rag.slack_bot import run as run_bot
 pytestmark = pytest.mark.slow
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
-FOLLOW_UP = "Where was it?"
+FOLLOW_UP = "What did he offer instead?"
 UNANSWERABLE = "Who won the 2022 football world cup?"
 _ids = itertools.count(1)
 
