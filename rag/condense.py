@@ -40,6 +40,6 @@ def heuristic_condense(question: str, history: Sequence[Turn] | None) -> str:
     previous = last_user_question(history or [])
     if not previous or previous == question:
         return question
-    if _FOLLOW_UP.search(question) or len(content_terms(question)) < 2:
+    if _FOLLOW_UP.search(question) or not content_terms(question):
         return f"{question}{_MARK}{previous})"
     return question

@@ -167,6 +167,9 @@ class EvidenceScorer:
         vectors = self.embedder.embed(queries + [t for _, _, _, t in items])
         sims = (vectors[len(queries):] @ vectors[:len(queries)].T).max(axis=1)
         q_terms = content_terms(question)
+        if not q_terms and context:
+            # "Where was it?" names nothing itself: the question it follows does.
+            q_terms |= content_terms(context)
         q_numbers = question_numbers(question)
         kind = answer_type(question)
         contexts = [_context(p) for p in passages]
