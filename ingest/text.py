@@ -30,6 +30,7 @@ _ABBREVIATIONS = {
     "vs", "etc", "inc", "ltd", "co", "corp", "no", "jan", "feb", "mar", "apr", "jun", "jul",
     "aug", "sep", "sept", "oct", "nov", "dec", "mt", "ft", "approx", "dept", "est", "fig",
 }
+_LOOKBACK = 40  # longer than any abbreviation
 _BOUNDARY = re.compile(r"([.!?…]+[\"'”’)\]]*)(\s+)(?=[\"'“‘(\[]?[A-Z0-9])|\n+")
 
 
@@ -40,7 +41,9 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     for match in _BOUNDARY.finditer(text):
         if match.group(1):
             end = match.end(1)
-            word = re.search(r"([\w.]+)\W*$", text[start:match.start(1)] + ".")
+            # Only the last word matters; a bounded look-back keeps runs of "Mr. Mr. ..." linear.
+            before = text[max(start, match.start(1) - _LOOKBACK):match.start(1)]
+            word = re.search(r"([\w.]+)\W*$", before + ".")
             token = (word.group(1) if word else "").rstrip(".").lower()
             # "U.S. officials", "Mr. Putin", "Jan. 5": not a boundary.
             if token in _ABBREVIATIONS or (len(token) == 1 and token.isalpha()):
