@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -109,7 +110,8 @@ def load_txt(path: Path, raw: str) -> Loaded:
     return Loaded([_article(str(path), path, body, headline, str(path), None)])
 
 
-_MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+# Bounded lengths: an unclosed "[" or "(" must not make the scan quadratic.
+_MD_LINK = re.compile(r"!?\[([^\]\n]{0,1000})\]\([^)\n]{0,2000}\)")
 _MD_MARKS = re.compile(r"(^|\s)[*_]{1,3}|[*_]{1,3}(?=\s|[.,;:!?]|$)|`+")
 _MD_FRONT = re.compile(r"\A---\n(.*?)\n---\n", re.S)
 
@@ -188,8 +190,9 @@ def _records(path: Path, items: Iterator[tuple[int, Any]]) -> Loaded:
             loaded.articles.append(_record_article(path, NewsRecord.model_validate(item),
                                                    position))
         except ValidationError as exc:
-            where = exc.errors()[0].get("loc", ("record",))
-            loaded.problems.append(f"record {position}: missing or invalid {where[0]!s}")
+            where = exc.errors()[0].get("loc") or ()
+            loaded.problems.append(f"record {position}: missing or invalid {where[0]!s}" if where
+                                   else f"record {position}: not a JSON object")
         except Skip as exc:
             loaded.problems.append(f"record {position}: {exc}")
     if not loaded.articles:
@@ -207,7 +210,7 @@ def load_jsonl(path: Path, raw: str) -> Loaded:
                 continue
             try:
                 yield number, json.loads(line)
-            except (json.JSONDecodeError, RecursionError):
+            except (ValueError, RecursionError):  # ValueError: also numbers too long to parse
                 bad.append(f"line {number}: malformed JSON")
 
     try:
@@ -222,7 +225,7 @@ def load_json(path: Path, raw: str) -> Loaded:
     """JSON: one record, a list of records, or an object with a list under 'articles'."""
     try:
         data = json.loads(raw)
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:
         if "\n{" in raw:  # JSON Lines saved as .json
             return load_jsonl(path, raw)
         raise Skip(f"malformed JSON ({exc.__class__.__name__})") from exc
@@ -245,7 +248,9 @@ def load_feed(path: Path, raw: str) -> Loaded:
     """RSS/Atom: one article per entry, with its link and published date."""
     import feedparser
 
-    feed = feedparser.parse(raw)
+    # A stream, never the string: feedparser treats a string that looks like a URL or a path
+    # as one and fetches or opens it, so a one-line "feed" could pull in any local file.
+    feed = feedparser.parse(io.BytesIO(raw.encode("utf-8")))
     if not feed.entries:
         if feed.get("bozo"):
             raise Skip("malformed feed: no entries could be read")
