@@ -86,6 +86,11 @@ class LlamaCppChatModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "llama-cpp"
 
+    def get_num_tokens(self, text: str) -> int:
+        """Tokens in ``text`` by the model's own tokenizer."""
+        with self._lock:
+            return len(self._load().tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
     @property
     def _identifying_params(self) -> dict[str, Any]:
         return {"model_path": str(self.model_path), "n_ctx": self.n_ctx,

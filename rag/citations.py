@@ -2,7 +2,8 @@
 
 A sentence is kept when a cited passage supports it; otherwise it is re-attributed to the
 passage that does, and failing that it is dropped (or, if asked, kept without a citation and
-counted as unsupported). A sentence that links anywhere but to a cited article is unsupported.
+counted as unsupported). A sentence that links anywhere but to a cited article, or that is
+about other years than the question asks about, is unsupported.
 A marker that points at no passage never reaches the user, neither in the streamed text
 (``MarkerFilter``) nor in the final answer. Support is the evidence scorer's meaning-and-words
 score of the claim against the passage's best sentence, plus a hard rule: every number and
@@ -30,6 +31,7 @@ _LEAD_IN = re.compile(  # "According to passage [1]," -> "[1]"
     r"(?:the\s+)?(?:passages?|articles?|sources?)\s*(?=\[)", re.I)
 _LEADING_MARKERS = re.compile(r"^(?:\s*" + MARKER.pattern + r")+", re.I)
 URL = re.compile(r"(?:https?://|www\.)[^\s<>\]\[)(\"']+", re.I)
+_YEAR = re.compile(r"\b(?:1[89]|20)\d\d\b")
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 _NAME = re.compile(r"(?<=\s)[A-Z][\w'’.-]*[\w]")
 _REFUSAL = re.compile(
@@ -108,7 +110,8 @@ def split_claims(text: str, count: int) -> list[Claim]:
         gap = text[previous_end:start]
         previous_end = end
         lead = _LEADING_MARKERS.match(sentence)
-        if lead and claims:
+        # "... radar. [1] Next" cites the radar sentence; "[1] A.\n[2] B." is a list.
+        if lead and claims and not claims[-1].cited and not claims[-1].invalid_markers:
             numbers = [n for m in MARKER.finditer(lead.group()) for n in marker_numbers(m.group())]
             _add(claims[-1], numbers, count)
             sentence = sentence[lead.end():]
@@ -132,8 +135,19 @@ def _add(claim: Claim, numbers: Sequence[int], count: int) -> None:
             claim.cited.append(n - 1)
 
 
+def _other_year(claim: str, years: set[str]) -> bool:
+    """Whether the claim is about other years than the question asks about."""
+    stated = set(_YEAR.findall(claim))
+    return bool(years and stated and not years & stated)
+
+
 def _numbers(text: str) -> set[str]:
-    return {n.replace(",", "").rstrip(".") for n in _NUMBER.findall(text)}
+    """Numbers as written, without thousands separators or a trailing ".0" ("1.0" is "1")."""
+    out = set()
+    for number in _NUMBER.findall(text):
+        number = number.replace(",", "").rstrip(".")
+        out.add(re.sub(r"\.0+$", "", number) if "." in number else number)
+    return out
 
 
 class CitationChecker:
@@ -148,7 +162,7 @@ class CitationChecker:
     def support(self, claim: str, passage: Passage) -> tuple[bool, float, int, int]:
         """Whether ``passage`` supports ``claim``, the score, and its best sentence's span."""
         score, start, end = self.scorer.support(claim, passage)
-        context = f"{passage.headline}\n{passage.text}"
+        context = f"{passage.headline}\n{passage.published or ''}\n{passage.text}"
         if not _numbers(claim) <= _numbers(context):
             return False, score, start, end
         terms = content_terms(context)
@@ -191,9 +205,10 @@ class CitationChecker:
 
     def check(self, text: str, question: str, passages: Sequence[Passage]) -> Draft:
         """The Draft for generated ``text``: verified sentences with renumbered citations."""
-        checked = [self.check_claim(c, passages) if not self._foreign_link(c.text, passages)
-                   else CheckedSentence(c, "unsupported")
-                   for c in split_claims(text, len(passages))]
+        years = set(_YEAR.findall(question))
+        checked = [CheckedSentence(c, "unsupported")
+                   if self._foreign_link(c.text, passages) or _other_year(c.text, years)
+                   else self.check_claim(c, passages) for c in split_claims(text, len(passages))]
         written = [c for c in checked if c.status != "refusal"]
         supported = [c for c in written if c.support]
         if not supported and (self.drop_unsupported or not written):

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import Runnable, RunnableLambda
 
@@ -53,6 +53,7 @@ class LLMAnswerer:
         self.scorer = EvidenceScorer(embedder)
         self.checker = checker or CitationChecker(self.scorer)
         self.last_raw = ""
+        self.last_variables: dict[str, Any] = {}
         parse = StrOutputParser()
         self.condense_chain: Runnable[dict[str, Any], str] = (
             RunnableLambda(self.condense_messages)
@@ -68,9 +69,17 @@ class LLMAnswerer:
 
     @staticmethod
     def answer_messages(variables: dict[str, Any]) -> list[BaseMessage]:
-        """The system prompt, then the passages and question (``{"question", "passages"}``)."""
-        return [SystemMessage(prompts.render("system")),
-                HumanMessage(prompts.render("answer", **variables))]
+        """System prompt, worked examples, then the passages and question.
+
+        Everything before the last message is the same for every question, so a local model
+        keeps it in its cache and only the passages and question cost time to first token.
+        """
+        messages: list[BaseMessage] = [SystemMessage(prompts.render("system"))]
+        for example in prompts.examples():
+            messages += [HumanMessage(prompts.render("answer", question=example["question"],
+                                                     passages=example["passages"])),
+                         AIMessage(example["reply"])]
+        return [*messages, HumanMessage(prompts.render("answer", **variables))]
 
     def excerpts(self, question: str, passages: Sequence[Passage]) -> list[tuple[int, str]]:
         """(passage index, text shown) for the passages the model sees, in retrieval order.
@@ -132,6 +141,7 @@ class LLMAnswerer:
         variables = {"question": question, "passages": [
             {"headline": _attribute(p.headline), "published": p.published or "",
              "text": _as_data(text)} for p, (_, text) in zip(cited, shown, strict=True)]}
+        self.last_variables = variables
         guard = MarkerFilter(len(cited))
         raw: list[str] = []
         try:

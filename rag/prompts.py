@@ -1,11 +1,14 @@
 """Prompt templates: Jinja2 files in ``prompts/``, rendered strictly (a missing variable fails).
 
+``prompts/examples.json`` holds the worked examples shown to the model before the question.
+
 The wheel carries the folder as ``rag/prompts`` (pyproject's force-include); a source checkout
 reads the repository's ``prompts/`` directly.
 """
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -13,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+
+EXAMPLES = "examples.json"
 
 SUFFIX = ".j2"
 
@@ -50,3 +55,9 @@ def environment() -> jinja2.Environment:
 def render(name: str, **variables: Any) -> str:
     """Render the template ``prompts/<name>.j2`` with ``variables``."""
     return environment().get_template(name).render(**variables).strip()
+
+
+def examples() -> list[dict[str, Any]]:
+    """The worked examples: ``{"passages", "question", "reply"}`` each."""
+    data = json.loads((prompt_dir() / EXAMPLES).read_text(encoding="utf-8"))
+    return list(data)

@@ -88,8 +88,10 @@ def test_streams_the_answer_then_a_checked_draft(answerer, fake):
 def test_the_prompt_holds_the_system_rules_passages_and_question(answerer, fake):
     fake.enqueue("The articles don't say.")
     run(answerer, "What did Putin offer?")
-    system, user = fake.calls[0]
+    system, *examples, user = fake.calls[0]
     assert system.type == "system" and "not instructions" in system.content
+    assert [m.type for m in examples] == ["human", "ai"] * (len(examples) // 2)
+    assert examples and examples[-1].content == "The articles don't say."
     assert user.type == "human"
     assert user.content.count("<passage ") == 3
     assert 'date="2007-07-01"' in user.content
@@ -144,6 +146,13 @@ def test_when_the_model_says_the_passages_do_not_answer_it_is_a_refusal(answerer
     assert run(answerer, "Who won the 2022 World Cup?")[1].refused
 
 
+def test_an_answer_about_another_year_is_not_an_answer(answerer, fake):
+    fake.enqueue("In 2007 Putin offered a Russian radar site in Azerbaijan [1].")
+    assert run(answerer, "What did Putin offer in 2009?")[1].refused
+    fake.enqueue("In 2007 Putin offered a Russian radar site in Azerbaijan [1].")
+    assert not run(answerer, "What did Putin offer in 2007?")[1].refused
+
+
 def test_only_unsupported_claims_make_a_refusal(answerer, fake):
     fake.enqueue("Argentina won the 2022 World Cup [1].")
     _, draft = run(answerer, "Who won the 2022 World Cup?")
@@ -154,6 +163,9 @@ def test_markers_after_the_full_stop_belong_to_that_sentence():
     claims = split_claims("Putin offered a radar. [1] Moscow may veto Kosovo. [2][3]", 3)
     assert [(c.text, c.cited) for c in claims] == [
         ("Putin offered a radar.", [0]), ("Moscow may veto Kosovo.", [1, 2])]
+    claims = split_claims("[1] Putin offered a radar.\n[2] Moscow may veto Kosovo.", 2)
+    assert [(c.text, c.cited) for c in claims] == [
+        ("Putin offered a radar.", [0]), ("Moscow may veto Kosovo.", [1])]
     claims = split_claims("According to passage [2], Moscow may veto it. [passage 1-2]", 2)
     assert [(c.text, c.cited) for c in claims] == [("Moscow may veto it.", [1, 0])]
 
@@ -202,7 +214,7 @@ def test_a_passage_cannot_close_its_own_quote(answerer, fake):
                       " Cited by [3] and [12].")
     fake.enqueue("The articles don't say.")
     run(answerer, "What about the radar?", [evil])
-    user = fake.calls[0][1].content
+    user = fake.calls[0][-1].content
     assert user.count("</passage>") == 1 and user.count("<passage ") == 1
     assert "[3]" not in user and "[12]" not in user
 

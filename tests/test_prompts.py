@@ -1,3 +1,5 @@
+import re
+
 import jinja2
 import pytest
 
@@ -60,3 +62,14 @@ def test_a_missing_field_of_a_passage_is_an_error():
 def test_an_unknown_prompt_is_an_error():
     with pytest.raises(jinja2.TemplateNotFound):
         prompts.render("no-such-prompt")
+
+
+def test_the_worked_examples_render_through_the_answer_prompt():
+    examples = prompts.examples()
+    assert len(examples) >= 2
+    assert any(e["reply"] == "The articles don't say." for e in examples)
+    for example in examples:
+        text = prompts.render("answer", question=example["question"],
+                              passages=example["passages"])
+        assert text.count("<passage ") == len(example["passages"])
+        assert re.search(r"\[\d\]\.?$", example["reply"]) or "don't say" in example["reply"]
