@@ -12,11 +12,13 @@ _KEEP_CONTROLS = {"\n", "\t"}
 
 def clean_text(text: str) -> str:
     """NFC-normalise, drop hidden/control characters, tidy whitespace, keep paragraphs."""
-    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = "".join(
         ch for ch in text
         if ch in _KEEP_CONTROLS or unicodedata.category(ch) not in ("Cc", "Cf", "Co", "Cs")
     )
+    # After the removal: a dropped character can leave a letter and its accent side by side.
+    text = unicodedata.normalize("NFC", text)
     text = text.replace("\u00a0", " ").replace("\t", " ")
     text = re.sub(r"[ \u2000-\u200a\u202f\u205f\u3000]+", " ", text)
     text = re.sub(r" *\n *", "\n", text)
