@@ -137,7 +137,7 @@ class EvidenceScorer:
 
     def __init__(self, embedder: Embedder) -> None:
         self.embedder = embedder
-        self._memo: dict[tuple[str, tuple[str, ...]], list[SentenceEvidence]] = {}
+        self._memo: dict[tuple[str, str, tuple[str, ...]], list[SentenceEvidence]] = {}
 
     def score(self, question: str, passages: Sequence[Passage],
               context: str = "") -> list[SentenceEvidence]:
@@ -176,8 +176,8 @@ class EvidenceScorer:
         out = []
         for (i, start, end, text), sim in zip(items, sims, strict=True):
             terms = content_terms(text)
-            context = terms | content_terms(passages[i].headline)
-            overlap = len(q_terms & context) / len(q_terms) if q_terms else 0.0
+            known = terms | content_terms(passages[i].headline)
+            overlap = len(q_terms & known) / len(q_terms) if q_terms else 0.0
             novelty = min(len(terms - q_terms) / 4.0, 1.0)
             match = type_match(kind, text, question)
             constrained = all(re.search(rf"\b{re.escape(n)}\b", contexts[i]) for n in q_numbers)
