@@ -220,7 +220,7 @@ class IngestMachine(RuleBasedStateMachine):
 def test_ingest_state_machine() -> None:
     run_state_machine_as_test(
         IngestMachine,
-        settings=settings(max_examples=25, stateful_step_count=25, deadline=None,
+        settings=settings(max_examples=35, stateful_step_count=30, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow],
                           print_blob=True),
     )
