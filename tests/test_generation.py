@@ -437,6 +437,7 @@ def test_small_real_model_condenses_a_follow_up(seeded):
 
 @pytest.mark.slow
 @pytest.mark.llm
+@pytest.mark.timeout(1800)  # the 1.5B model on 2 shared cores
 def test_default_model_answers_the_seed_question_with_a_verified_citation(seeded):
     require_model(DEFAULT_MODEL)
     answer = seeded.ask(SEED_QUESTION, generator=DEFAULT_MODEL)

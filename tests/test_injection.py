@@ -110,6 +110,7 @@ def test_obeying_the_injection_would_not_survive_the_citation_check(fake_setting
 
 @pytest.mark.slow
 @pytest.mark.llm
+@pytest.mark.timeout(1800)  # the 1.5B model on 2 shared cores
 def test_the_default_model_ignores_instructions_inside_an_article(tmp_path, corpus):
     settings = Settings(data_dir=tmp_path / "index")
     require_model(DEFAULT_MODEL)
