@@ -27,7 +27,7 @@ fi
 pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
 
 extras="llm,slack"
-[ "$want_test" = 1 ] && extras="$extras,dev"
+[ "$want_test" = 1 ] && extras="$extras,dev,bench"
 stamp=".venv/.setup-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)-${extras//,/-}"
 if [ ! -e "$stamp" ]; then
   echo "setup: installing Python packages (first time: several minutes)" >&2
