@@ -51,6 +51,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--queries", type=int, help="queries per store size (all 100 dev questions)")
     p.add_argument("--llm-questions", type=int, default=20,
                    help="dev questions each local model answers for its quality row")
+    p.add_argument("--merge", action="store_true",
+                   help="keep the other sections already in the results file")
+    p.add_argument("--models", help="only these local models (comma-separated)")
+    p.add_argument("--strict", action="store_true", help="stop at the first failing section")
     p.add_argument("--llm-prompts", type=int, default=5, help="prompts per model for TTFT")
     return p
 
@@ -75,34 +79,56 @@ def main(argv: list[str] | None = None) -> int:
     cache = args.cache or Settings().data_dir.resolve() / "bench-cache"
     cache.mkdir(parents=True, exist_ok=True)
     command = "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv)
+    previous: dict[str, Any] = {}
+    if args.merge and out.exists():
+        previous = json.loads(out.read_text(encoding="utf-8"))
     results: dict[str, Any] = {"meta": {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpus": os.cpu_count(), "load_before": _load(), "python": platform.python_version(),
         "commit": _commit(), "command": command.strip(), "quick": quick, "seconds": {}}}
+    if previous:
+        kept = [k for k in SECTIONS if k in previous and k not in sections]
+        results.update({k: previous[k] for k in kept})
+        results["meta"]["merged"] = {k: {"command": previous["meta"]["command"],
+                                         "date": previous["meta"]["date"],
+                                         "commit": previous["meta"]["commit"]} for k in kept}
+        results["meta"]["merged"].update(previous["meta"].get("merged", {}))
+        results["meta"]["seconds"].update({k: previous["meta"]["seconds"].get(k) for k in kept})
 
     with tempfile.TemporaryDirectory(prefix="rag-bench-") as tmp:
         work = Path(tmp)
         for section in sections:
             started = time.perf_counter()
             print(f"== {section}", flush=True)
-            results[section] = _run(section, args, work, cache, quick)
+            try:
+                results[section] = _run(section, args, work, cache, quick)
+            except Exception as exc:  # one broken section must not lose the others' figures
+                if args.strict:
+                    raise
+                results.setdefault("errors", {})[section] = f"{exc.__class__.__name__}: {exc}"
+                print(f"  {section} failed: {results['errors'][section]}", flush=True)
             results["meta"]["seconds"][section] = round(time.perf_counter() - started, 1)
-    results["meta"]["load_after"] = _load()
+            results["meta"]["load_after"] = _load()
+            _write(out, results)
 
     from bench.plots import draw_all
     from bench.report import markdown
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
     made = draw_all(results, plots)
     print()
     print(markdown(results))
     print(f"results: {out}; plots: {', '.join(str(p) for p in made) or 'none'}")
-    return 0
+    return 1 if results.get("errors") else 0
+
+
+def _write(out: Path, results: dict[str, Any]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
 
 
 def _run(section: str, args: argparse.Namespace, work: Path, cache: Path,
          quick: bool) -> dict[str, Any]:
+    models = [m.strip() for m in args.models.split(",")] if args.models else None
     if section == "ingest":
         from bench.ingest_speed import bench_ingest
 
@@ -117,10 +143,10 @@ def _run(section: str, args: argparse.Namespace, work: Path, cache: Path,
     if section == "quality":
         from bench.quality import bench_quality
 
-        return bench_quality(work, 4 if quick else args.llm_questions, quick)
+        return bench_quality(work, 4 if quick else args.llm_questions, quick, models)
     from bench.llm_speed import bench_llm
 
-    return bench_llm(work, 1 if quick else args.llm_prompts, quick)
+    return bench_llm(work, 1 if quick else args.llm_prompts, quick, models)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ def _prompts(count: int) -> list[str]:
     return [q["question"] for q in items if q.get("answerable")][:count]
 
 
-def bench_llm(work: Path, prompts: int, quick: bool) -> dict[str, Any]:
+def bench_llm(work: Path, prompts: int, quick: bool,
+              only: list[str] | None = None) -> dict[str, Any]:
     """TTFT and tokens/s per model; models whose weights are missing are listed as skipped."""
     from rag.answerers import available_generators
     from rag.assistant import Assistant
@@ -37,7 +38,8 @@ def bench_llm(work: Path, prompts: int, quick: bool) -> dict[str, Any]:
     from bench.quality import shared_index
 
     settings = Settings(data_dir=shared_index(work))
-    names = [g for g in available_generators(settings) if g not in ("extractive", "openai")]
+    names = [g for g in available_generators(settings) if g not in ("extractive", "openai")
+             and (only is None or g in only)]
     if quick:
         names = names[-1:]
     if not names:

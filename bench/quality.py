@@ -69,7 +69,8 @@ def _subset(questions: Path, count: int, folder: Path) -> Path:
     return path
 
 
-def bench_quality(work: Path, llm_questions: int, quick: bool) -> dict[str, Any]:
+def bench_quality(work: Path, llm_questions: int, quick: bool,
+                  only: list[str] | None = None) -> dict[str, Any]:
     """Extractive on every question, each installed local model on a subset, naive beside."""
     from rag.answerers import available_generators
     from rag.evaluation import evaluate
@@ -93,7 +94,8 @@ def bench_quality(work: Path, llm_questions: int, quick: bool) -> dict[str, Any]
           f"{out['naive']['hit@4']}; extractive accuracy "
           f"{out['answerers']['extractive']['answer_accuracy']}", flush=True)
 
-    models = [g for g in available_generators(settings) if g not in ("extractive", "openai")]
+    models = [g for g in available_generators(settings) if g not in ("extractive", "openai")
+              and (only is None or g in only)]
     if quick:
         models = models[-1:]  # the smallest, listed last
     skipped = {}
@@ -102,7 +104,7 @@ def bench_quality(work: Path, llm_questions: int, quick: bool) -> dict[str, Any]
     elif llm_questions < 1:
         skipped.update({name: "not run (--llm-questions 0)" for name in models})
         models = []
-    subset = _subset(RGB_QUESTIONS, llm_questions, work)
+    subset = _subset(RGB_QUESTIONS, llm_questions, work) if models else RGB_QUESTIONS
     for name in models:
         started = time.perf_counter()
         llm = evaluate(RGB_CORPUS, subset, settings, [name], index_dir=index,

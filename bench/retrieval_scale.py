@@ -138,6 +138,16 @@ def bench_size(size: int, folder: Path, embedder: Any, queries: Sequence[str],
         times["dense"] += _time(lambda x: dense.retrieve(x, k), [q])
         times["lexical"] += _time(lambda x: hybrid.lexical.get().search(x, k), [q])
         times["hybrid"] += _time(lambda x: hybrid.retrieve(x, k), [q])
+    # The same encoder pinned to one thread: under CPU contention two torch threads wait on
+    # each other, and a one-query batch gains nothing from the second.
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        times["query_encoding_1_thread"] = _time(lambda x: embedder.embed([x]), queries)
+    finally:
+        torch.set_num_threads(threads)
     for name, values in times.items():
         result[name] = percentiles(values)
     result["lexical_rows"] = len(index)

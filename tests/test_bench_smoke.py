@@ -19,7 +19,7 @@ def test_bench_quick_ingest_and_retrieval(tmp_path: Path, capsys: pytest.Capture
     from bench.__main__ import main
 
     out = tmp_path / "results.json"
-    code = main(["--quick", "--only", "ingest,retrieval", "--out", str(out), "--plots",
+    code = main(["--quick", "--strict", "--only", "ingest,retrieval", "--out", str(out), "--plots",
                  str(tmp_path / "plots"), "--cache", str(tmp_path / "cache"),
                  "--ingest-chars", "20000", "--sizes", "200", "--queries", "3"])
     assert code == 0
