@@ -273,7 +273,7 @@ def test_sigkill_mid_ingest_then_rerun_converges(tmp_path: Path) -> None:
     ingest(data, [corpus], kill_after_files=files * 3 // 5, stall=0.5)
     crashed_again = dump(data, sample=400)
     assert_whole(crashed_again)
-    assert len(crashed_again["sources"]) > len(crashed["sources"])
+    assert set(crashed_again["sources"]) >= set(crashed["sources"])
     assert set(crashed_again["chunks"]) <= set(reference["chunks"])
 
     report = ingest(data, [corpus])
@@ -366,7 +366,7 @@ def test_sigkill_with_the_real_model(tmp_path: Path) -> None:
 
 def test_second_writer_gets_store_locked_and_nothing_is_lost(tmp_path: Path) -> None:
     first = write_corpus(tmp_path / "first", 20, duplicates=0, records=0)
-    big = write_corpus(tmp_path / "big", 200, duplicates=0, records=0)
+    big = write_corpus(tmp_path / "big", 120, duplicates=0, records=0)
     late = tmp_path / "late"
     late.mkdir()
     for i in range(5):
@@ -385,14 +385,17 @@ def test_second_writer_gets_store_locked_and_nothing_is_lost(tmp_path: Path) -> 
                 assert writer.poll() is None, log.read_text()
                 assert time.monotonic() < deadline, log.read_text()
                 time.sleep(0.05)
+            # Paused wherever it is (a paused writer keeps its lock), so the second one
+            # certainly tries while the first is mid-run.
+            writer.send_signal(signal.SIGSTOP)
             second = subprocess.run([PY, "-m", "ingest", str(late), "-q"], env=_env(data),
                                     capture_output=True, timeout=120, cwd=tmp_path)
-            writer_done = writer.poll() is not None
+            writer.send_signal(signal.SIGCONT)
             assert writer.wait(timeout=240) == 0, log.read_text()
         finally:
+            writer.send_signal(signal.SIGCONT)
             _stop(writer)
 
-    assert not writer_done, "the first writer finished before the second one tried"
     assert second.returncode == 2
     message = second.stderr.decode().strip()
     assert message.startswith("error: Another process is writing to"), message
@@ -404,7 +407,7 @@ def test_second_writer_gets_store_locked_and_nothing_is_lost(tmp_path: Path) -> 
     assert set(before["sources"]) <= set(after["sources"])
     assert {k: v for k, v in after["chunks"].items() if k in before["chunks"]} == \
         before["chunks"]
-    assert len(after["sources"]) == 220
+    assert len(after["sources"]) == 140
     assert not any("late" in key for key in after["sources"])
 
     # Once the lock is free the second writer goes through.
@@ -412,4 +415,4 @@ def test_second_writer_gets_store_locked_and_nothing_is_lost(tmp_path: Path) -> 
     assert report is not None and report["added"] == 5
     final = dump(data)
     assert_whole(final)
-    assert len(final["sources"]) == 225
+    assert len(final["sources"]) == 145
