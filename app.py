@@ -42,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rag.assistant import Assistant
     from rag.chat_ui import build_demo, serve_options
     from rag.settings import Settings
+    from rag.store import claim_store
 
     overrides: dict[str, object] = {}
     if args.data_dir:
@@ -50,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides["generator"] = args.generator
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
+        claim_store(settings)  # the chat reads for hours: no other process may write under it
         assistant = Assistant(settings)
         if assistant.stats()["chunks"] == 0 and args.seeds.is_dir():
             print(f"Empty index: adding the articles in {args.seeds} ...", file=sys.stderr)

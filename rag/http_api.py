@@ -497,5 +497,8 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000,
     if not _is_loopback(host) and not settings.api_key_set():
         log.warning("serving on %s without API keys: anyone who can reach it can ask and "
                     "ingest (set RAG_API_KEYS)", host)
+    from rag.store import claim_store
+
+    claim_store(settings)
     app = create_app(settings, with_chat=with_chat)
     uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)

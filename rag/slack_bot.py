@@ -230,6 +230,9 @@ def create_asgi_app(settings: Settings, assistant: Assistant | None = None,
 
 def run(settings: Settings, port: int = 3000, host: str = "127.0.0.1") -> None:
     """Run the bot: HTTP mode on HOST:PORT (behind your HTTPS proxy), or Socket Mode."""
+    from rag.store import claim_store
+
+    claim_store(settings)
     if settings.slack_mode == "socket":
         if not settings.slack_app_token:
             raise RagError("Set RAG_SLACK_APP_TOKEN to an xapp- token for Socket Mode.")

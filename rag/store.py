@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -138,23 +139,59 @@ class Store:
         )
 
 
+_claimed: dict[str, tuple[int, threading.Lock]] = {}
+_claimed_lock = threading.Lock()
+
+
+def _lock_path(settings: Settings) -> str:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return str((settings.data_dir / "write.lock").resolve())
+
+
+def _flock(path: str, settings: Settings) -> int:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        os.close(fd)
+        raise StoreLocked(
+            f"Another process (an ingest, or a running chat or API server) is using "
+            f"{settings.data_dir}; with embedded Chroma only one process may write: add articles "
+            "through the running app, or use a Chroma server for several processes."
+        ) from exc
+    return fd
+
+
+def claim_store(settings: Settings) -> None:
+    """Make this long-running process the embedded store's only writer for its whole life.
+
+    Embedded Chroma caches its index in each process: a server that keeps reading while
+    another process writes sees deleted chunks and then fails. So servers claim the store and
+    ingest through themselves; a `rag ingest` from outside gets StoreLocked instead.
+    """
+    if settings.chroma_mode != "embedded":
+        return
+    path = _lock_path(settings)
+    with _claimed_lock:
+        if path not in _claimed:
+            _claimed[path] = (_flock(path, settings), threading.Lock())
+
+
 @contextmanager
 def write_lock(settings: Settings) -> Iterator[None]:
     """Only one process writes an embedded store; a server store serialises writes itself."""
     if settings.chroma_mode != "embedded":
         yield
         return
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    path = settings.data_dir / "write.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    path = _lock_path(settings)
+    with _claimed_lock:
+        claimed = _claimed.get(path)
+    if claimed is not None:  # this process owns the store: its own writers take turns
+        with claimed[1]:
+            yield
+        return
+    fd = _flock(path, settings)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise StoreLocked(
-                f"Another process is writing to {settings.data_dir}; with embedded Chroma only "
-                "one process may write at a time (use a Chroma server for several writers)."
-            ) from exc
         yield
     finally:
         os.close(fd)

@@ -438,6 +438,11 @@ def test_rag_serve_command_serves_the_api(tmp_path: Path) -> None:
             answer = http.post("/ask", json={"question": SEED_QUESTION}).json()
             assert "Azerbaijan" in answer["text"]
             assert http.get("/chat/").status_code == 404  # --no-chat
+            # The server owns the embedded store: an outside ingest is refused, plainly.
+            outside = subprocess.run([rag, "ingest", "-q", str(SEEDS)], env=env, timeout=120,
+                                     capture_output=True, text=True)
+            assert outside.returncode == 2 and "is using" in outside.stderr
+            assert "Traceback" not in outside.stderr
     finally:
         proc.terminate()
         proc.wait(timeout=20)

@@ -207,3 +207,37 @@ def test_a_missing_path_and_a_directory_of_junk_are_reported(tmp_path: Path) -> 
     report = Ingestor(Settings(data_dir=tmp_path / "d", embedding_backend="fake")).run(
         [tmp_path / "nope"])
     assert report.skipped_reasons == {str(tmp_path / "nope"): "no such file or folder"}
+
+
+def test_a_serving_process_owns_the_embedded_store(tmp_path: Path) -> None:
+    """A long-lived server claims the store: it ingests through itself, outsiders are refused
+    (embedded Chroma in a reader process goes stale when another process writes)."""
+    import subprocess
+    import sys
+
+    from rag.store import claim_store
+
+    data = tmp_path / "served"
+    server = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from rag.settings import Settings; from rag.store import claim_store;"
+         f"claim_store(Settings(data_dir={str(data)!r})); print('ready', flush=True);"
+         "time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        env = {"RAG_DATA_DIR": str(data), "RAG_EMBEDDING_BACKEND": "fake", "PATH": "/usr/bin:/bin"}
+        outsider = subprocess.run([sys.executable, "-m", "ingest", "-q", str(SEEDS)], env=env,
+                                  capture_output=True, text=True, timeout=120)
+        assert outsider.returncode == 2
+        assert outsider.stderr.strip().startswith("error: Another process (an ingest, or a "
+                                                  "running chat or API server) is using")
+        assert "Traceback" not in outsider.stderr
+    finally:
+        server.kill()
+        server.wait(timeout=10)
+    # Once the server is gone, this process can claim it and still ingest through itself.
+    settings = Settings(data_dir=data, embedding_backend="fake")
+    claim_store(settings)
+    assert Ingestor(settings).run([SEEDS]).added == 1
+    assert Ingestor(settings).run([SEEDS]).unchanged == 1

@@ -398,7 +398,8 @@ def test_second_writer_gets_store_locked_and_nothing_is_lost(tmp_path: Path) -> 
 
     assert second.returncode == 2
     message = second.stderr.decode().strip()
-    assert message.startswith("error: Another process is writing to"), message
+    assert message.startswith(
+        "error: Another process (an ingest, or a running chat or API server) is using"), message
     assert "\n" not in message and "Traceback" not in message
     assert second.stdout == b""
 
