@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         results["meta"]["merged"] = {k: {"command": previous["meta"]["command"],
                                          "date": previous["meta"]["date"],
                                          "commit": previous["meta"]["commit"]} for k in kept}
-        results["meta"]["merged"].update(previous["meta"].get("merged", {}))
+        results["meta"]["merged"].update({k: v for k, v in previous["meta"].get(
+            "merged", {}).items() if k in kept and k not in results["meta"]["merged"]})
         results["meta"]["seconds"].update({k: previous["meta"]["seconds"].get(k) for k in kept})
 
     with tempfile.TemporaryDirectory(prefix="rag-bench-") as tmp:
