@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -70,12 +74,9 @@ def real_settings(data_dir: Path):  # type: ignore[no-untyped-def]
     return Settings(data_dir=data_dir)
 
 
-@pytest.fixture(scope="session")
-def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
-    """A real `chroma run` server on loopback for the session."""
-    import socket
-    import subprocess
-    import sys
+@contextmanager
+def running_chroma(path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """A real `chroma run` on a free loopback port (the process and its port); always stopped."""
     import time
 
     import httpx
@@ -83,7 +84,7 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    path = tmp_path_factory.mktemp("chroma-server")
+    path.mkdir(parents=True, exist_ok=True)
     chroma = Path(sys.executable).parent / "chroma"
     log = (path / "server.log").open("wb")
     proc = subprocess.Popen([str(chroma), "run", "--path", str(path / "db"), "--host",
@@ -99,8 +100,16 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("chroma run did not start: " + (path / "server.log").read_text())
             time.sleep(0.3)
-        yield "127.0.0.1", port
+        yield proc, port
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=20)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    """A real `chroma run` server on loopback for the session."""
+    with running_chroma(tmp_path_factory.mktemp("chroma-server")) as (_, port):
+        yield "127.0.0.1", port

@@ -5,8 +5,6 @@ from __future__ import annotations
 import importlib.util
 import logging
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -16,7 +14,7 @@ from pathlib import Path
 import gradio as gr
 import httpx
 import pytest
-from conftest import REPO, SEED_QUESTION, SEEDS
+from conftest import REPO, SEED_QUESTION, SEEDS, running_chroma
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -220,21 +218,7 @@ def _free_port() -> int:
 @pytest.mark.timeout(180)
 def test_a_store_that_goes_away_is_a_message_in_the_chat(
         assistant: Assistant, tmp_path: Path) -> None:
-    port = _free_port()
-    chroma = Path(sys.executable).parent / "chroma"
-    log = (tmp_path / "chroma.log").open("wb")
-    server = subprocess.Popen([str(chroma), "run", "--path", str(tmp_path / "db"), "--host",
-                               "127.0.0.1", "--port", str(port)], stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).is_success:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, "chroma did not start"
-            time.sleep(0.3)
+    with running_chroma(tmp_path / "chroma") as (server, port):
         remote = Assistant(Settings(data_dir=tmp_path / "data", chroma_mode="http",
                                     chroma_host="127.0.0.1", chroma_port=port),
                            embedder=assistant.embedder)
@@ -246,11 +230,6 @@ def test_a_store_that_goes_away_is_a_message_in_the_chat(
         _, _, chat, state, _ = run(ask(remote, "And how did Gates respond?", state))
         assert state[1].answer is None and state[1].error
         assert chat[-1]["content"].startswith("⚠️") and "Traceback" not in chat[-1]["content"]
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait(timeout=10)
-        log.close()
 
 
 def test_the_example_questions_are_answered_from_the_seeds(assistant: Assistant) -> None:
