@@ -92,12 +92,17 @@ def read_text(path: Path, max_bytes: int) -> str:
 
 
 def _article(key: str, path: Path, text: str, headline: str, source: str,
-             published: dt.date | None) -> Article:
+             published: dt.date | None, untitled: str = "") -> Article:
+    """An Article; ``untitled`` stands in for a missing headline.
+
+    A one-article file passes its name. Records and feed entries share a file, so its name says
+    nothing about each of them and would only blur their embeddings.
+    """
     text = clean_text(text)
     headline = clean_text(headline).replace("\n", " ")[:300]
     if not text:
         raise Skip("no article text found")
-    return Article(key=key, path=str(path), text=text, headline=headline or path.stem,
+    return Article(key=key, path=str(path), text=text, headline=headline or untitled,
                    source=source, published=published)
 
 
@@ -107,7 +112,7 @@ def load_txt(path: Path, raw: str) -> Loaded:
     headline, body = lines[0], lines[1] if len(lines) > 1 else ""
     if not body.strip():
         body, headline = headline, ""
-    return Loaded([_article(str(path), path, body, headline, str(path), None)])
+    return Loaded([_article(str(path), path, body, headline, str(path), None, path.stem)])
 
 
 # Bounded lengths: an unclosed "[" or "(" must not make the scan quadratic.
@@ -140,7 +145,8 @@ def load_md(path: Path, raw: str) -> Loaded:
             line = title
         line = re.sub(r"^\s*(?:[-*+]|\d+\.|>)\s+", "", line)
         lines.append(_MD_MARKS.sub(r"\1", _MD_LINK.sub(r"\1", line)))
-    return Loaded([_article(str(path), path, "\n".join(lines), headline, str(path), published)])
+    return Loaded([_article(str(path), path, "\n".join(lines), headline, str(path), published,
+                            path.stem)])
 
 
 def load_html(path: Path, raw: str) -> Loaded:
@@ -157,7 +163,7 @@ def load_html(path: Path, raw: str) -> Loaded:
         raise Skip("no article text found in the HTML")
     source = data.get("url") or str(path)
     return Loaded([_article(str(path), path, text, data.get("title") or "", source,
-                            parse_date(data.get("date")))])
+                            parse_date(data.get("date")), path.stem)])
 
 
 class NewsRecord(BaseModel):
