@@ -172,12 +172,14 @@ def read_store(store: Any, sample: int, fake: bool) -> dict[str, Any]:
     mismatched = [ids[i] for row, i in enumerate(picked)
                   if similarity[row] < floor or int(cosines[row].argmax()) != row]
     # The vector index (HNSW) must agree with the records: a chunk's vector finds itself.
+    # HNSW is approximate, so "finds itself" means among its 10 nearest, not always first.
     unfound = []
     if picked:
         hits = store.chunks.query(query_embeddings=[vectors[i] for i in picked[:50]],
-                                  n_results=1, include=["distances"])
-        unfound = [ids[i] for i, dist in zip(picked[:50], hits["distances"] or [], strict=True)
-                   if not dist or dist[0] > 1e-3]
+                                  n_results=min(10, len(ids)), include=["distances"])
+        unfound = [ids[i] for i, found, dist in zip(picked[:50], hits["ids"],
+                                                    hits["distances"] or [], strict=True)
+                   if ids[i] not in found and not any(d <= 1e-3 for d in dist)]
     return {
         "chunks": {cid: {"doc": doc, **meta} for cid, doc, meta in zip(ids, docs, metas,
                                                                       strict=True)},
