@@ -112,38 +112,74 @@ class HybridRetriever:
         self.lexical = lexical or LexicalCache(store)
 
     def retrieve(self, query: str, k: int, filters: Filters | None = None) -> list[Passage]:
-        """Fuse both rankings; every returned passage carries its cosine similarity."""
+        """Fuse both rankings; every returned passage carries its cosine similarity.
+
+        Candidates are ranked by id alone; text and metadata come from the BM25 index, which
+        holds every chunk in memory, so only the ``k`` chosen passages are ever built (and
+        only chunks newer than the index are read back from Chroma).
+        """
         vector = self.embedder.embed([query])[0]
         n = max(self.settings.candidates, k)
-        dense = self.dense.search(vector, n, filters)
         index = self.lexical.get()
+        dense_ids, dense_sims = self._dense_ids(vector, n, filters)
         lexical = index.search(query, n, lexical_mask(index, filters))
 
         fused: dict[str, float] = {}
-        by_id: dict[str, Passage] = {}
         rrf = self.settings.rrf_k
-        for rank, passage in enumerate(dense):
-            fused[passage.chunk_id] = fused.get(passage.chunk_id, 0.0) + 1.0 / (rrf + rank + 1)
-            by_id[passage.chunk_id] = passage
+        for rank, cid in enumerate(dense_ids):
+            fused[cid] = fused.get(cid, 0.0) + 1.0 / (rrf + rank + 1)
         for rank, hit in enumerate(lexical):
             cid = index.ids[hit.row]
             fused[cid] = fused.get(cid, 0.0) + 1.0 / (rrf + rank + 1)
-            if cid not in by_id:
-                by_id[cid] = passage_from(cid, index.texts[hit.row], index.metas[hit.row])
 
         ranked = sorted(fused, key=lambda cid: -fused[cid])
+        records = self._records(index, ranked)
         chosen: list[Passage] = []
         per_article: dict[str, int] = {}
         for cid in ranked:
-            passage = by_id[cid]
-            if per_article.get(passage.article_id, 0) >= self.settings.max_chunks_per_article:
+            if cid not in records:  # deleted since the dense query: never cite it
                 continue
-            per_article[passage.article_id] = per_article.get(passage.article_id, 0) + 1
-            chosen.append(passage.model_copy(update={"score": fused[cid]}))
+            text, meta = records[cid]
+            article = str(meta.get("article_id", ""))
+            if per_article.get(article, 0) >= self.settings.max_chunks_per_article:
+                continue
+            per_article[article] = per_article.get(article, 0) + 1
+            chosen.append(passage_from(cid, text, meta, fused[cid], dense_sims.get(cid)))
             if len(chosen) >= k:
                 break
         self._fill_dense_scores(chosen, vector)
         return chosen
+
+    def _dense_ids(self, vector: np.ndarray, n: int,
+                   filters: Filters | None) -> tuple[list[str], dict[str, float]]:
+        """Ids of the ``n`` nearest chunks and their cosine similarities (no documents read)."""
+        count = self.store.chunks.count()
+        if count == 0:
+            return [], {}
+        got = self.store.chunks.query(query_embeddings=[vector], n_results=min(n, count),
+                                      where=chroma_where(filters), include=["distances"])
+        ids = list(got["ids"][0])
+        sims = {cid: 1.0 - float(d) for cid, d in zip(ids, (got["distances"] or [[]])[0],
+                                                      strict=True)}
+        return ids, sims
+
+    def _records(self, index: LexicalIndex,
+                 ranked: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+        """Text and metadata of the ranked ids: from the index, else (newer chunks) Chroma."""
+        out: dict[str, tuple[str, dict[str, Any]]] = {}
+        missing: list[str] = []
+        for cid in ranked:
+            row = index.row_of.get(cid)
+            if row is None:
+                missing.append(cid)
+            else:
+                out[cid] = (index.texts[row], index.metas[row])
+        if missing:
+            got = self.store.chunks.get(ids=missing, include=["documents", "metadatas"])
+            for cid, doc, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or [],
+                                      strict=True):
+                out[cid] = (doc or "", dict(meta or {}))
+        return out
 
     def _fill_dense_scores(self, passages: Sequence[Passage], vector: np.ndarray) -> None:
         """Lexical-only hits get their cosine similarity from their stored vectors."""
