@@ -16,12 +16,12 @@ from ingest.loaders import SUPPORTED_SUFFIXES, Article, Skip, load_file
 from rag.embeddings import Embedder, make_embedder
 from rag.models import IngestReport
 from rag.settings import Settings
-from rag.store import GENERATION_ID, Store, write_lock
+from rag.store import DIRTY_PREFIX, GENERATION_ID, RunMarker, Store, write_lock
 
 log = logging.getLogger(__name__)
 
-DIRTY_ID = "__dirty__"
 _PAGE = 5000
+_SWEEP_WAIT_S = 0.5
 
 
 def article_id(text: str) -> str:
@@ -88,17 +88,19 @@ class Ingestor:
         while True:
             got = self.store.sources.get(include=["metadatas"], limit=_PAGE, offset=offset)
             for rid, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
-                if rid not in (GENERATION_ID, DIRTY_ID) and meta:
+                if rid != GENERATION_ID and not rid.startswith(DIRTY_PREFIX) and meta:
                     out[str(meta["key"])] = dict(meta)
             if len(got["ids"]) < _PAGE:
                 return out
             offset += _PAGE
 
-    def _sweep_orphans(self, live: set[str]) -> int:
+    def _sweep_orphans(self, live: set[str], marker: RunMarker | None = None) -> int:
         """Delete chunks of articles no source refers to (left by an interrupted run)."""
         orphans: set[str] = set()
         offset = 0
         while True:
+            if marker is not None:
+                marker.beat("sweeping", force=False)
             got = self.store.chunks.get(include=["metadatas"], limit=_PAGE, offset=offset)
             orphans.update(str(m["article_id"]) for m in got["metadatas"] or []
                            if m and m.get("article_id") not in live)
@@ -111,6 +113,43 @@ class Ingestor:
 
     def _has_chunks(self, aid: str) -> bool:
         return bool(self.store.chunks.get(ids=[f"{aid}:0"], include=[])["ids"])
+
+    def _cited(self, aid: str) -> bool:
+        """Whether any source in the store refers to ``aid`` (another process may have one)."""
+        return bool(self.store.sources.get(where={"article_id": aid}, limit=1,
+                                           include=[])["ids"])
+
+    def _recover(self, marker: RunMarker) -> None:
+        """Sweep what dead runs left behind, but only while no other run is writing.
+
+        Registering first and then reading the markers means that of two runs starting
+        together at least one sees the other. A sweeper announces itself ("sweeping") and
+        reads again: a run that registered meanwhile makes it back off, and a run that
+        registers later sees it and waits here until the sweep is over.
+        """
+        while True:
+            others = marker.others()
+            sweepers = [m for m in others if m.state == "sweeping" and not m.dead]
+            if not sweepers:
+                break
+            marker.beat(force=False)
+            time.sleep(_SWEEP_WAIT_S)
+        dead = [m for m in others if m.dead]
+        if not dead:
+            return
+        if any(not m.dead for m in others):
+            log.info("an interrupted ingest left a marker; sweeping waits until no other "
+                     "run is writing")
+            return
+        marker.beat("sweeping")
+        others = marker.others()
+        if not any(not m.dead for m in others):
+            # Nobody else writes now and new runs wait: the manifest read now is complete.
+            live = {str(meta["article_id"]) for meta in self._manifest().values()}
+            swept = self._sweep_orphans(live, marker)
+            marker.drop([m.id for m in others if m.dead])
+            log.info("recovered from an interrupted ingest: %d orphaned articles", swept)
+        marker.beat("running")
 
     # -- writing ----------------------------------------------------------------------------
     def _embed_and_add(self, batch: Sequence[_Pending]) -> int:
@@ -168,19 +207,21 @@ class Ingestor:
         started = time.perf_counter()
         files, problems = discover(paths)
         with write_lock(self.settings):
-            run = _Run(self, self._manifest())
-            if self.store.sources.get(ids=[DIRTY_ID], include=[])["ids"]:
-                swept = self._sweep_orphans(set(run.refs))
-                log.info("recovered from an interrupted ingest: %d orphaned articles", swept)
-            self.store.sources.upsert(ids=[DIRTY_ID], documents=[""], metadatas=[{"v": 1}])
-            for path in _progress(files, progress):
-                run.file(path)
-            run.flush()
-            if prune:
-                run.prune()
-            if run.changed:
-                self.store.bump_generation()
-            self.store.sources.delete(ids=[DIRTY_ID])
+            marker = RunMarker(self.store)  # before anything is stored, and before looking
+            try:
+                self._recover(marker)
+                run = _Run(self, self._manifest(), marker)
+                for path in _progress(files, progress):
+                    run.file(path)
+                run.flush()
+                if prune:
+                    run.prune()
+                if run.changed:
+                    self.store.bump_generation()
+            except BaseException:
+                marker.fail()
+                raise
+            marker.remove()
         report = run.report
         report.skipped += len(problems)
         report.skipped_reasons.update(problems)
@@ -191,9 +232,11 @@ class Ingestor:
 class _Run:
     """The state of one ingest run: the manifest as it evolves, pending work, the counts."""
 
-    def __init__(self, ingestor: Ingestor, manifest: dict[str, dict[str, Any]]) -> None:
+    def __init__(self, ingestor: Ingestor, manifest: dict[str, dict[str, Any]],
+                 marker: RunMarker) -> None:
         self.ingestor = ingestor
         self.store = ingestor.store
+        self.marker = marker
         self.settings = ingestor.settings
         self.manifest = manifest
         self.refs: dict[str, int] = {}
@@ -208,6 +251,7 @@ class _Run:
 
     def file(self, path: Path) -> None:
         """Load one file and queue its new or changed articles."""
+        self.marker.beat(force=False)
         try:
             loaded = load_file(path, self.settings.max_file_bytes)
         except Skip as exc:
@@ -254,6 +298,7 @@ class _Run:
         """Embed and store the pending articles, then record them in the manifest."""
         if not self.pending:
             return
+        self.marker.beat(force=False)
         self.report.chunks_added += self.ingestor._embed_and_add(self.pending)
         for item in self.pending:
             self.finish(item)
@@ -308,7 +353,9 @@ class _Run:
     def _release(self, aid: str) -> None:
         self.refs[aid] = self.refs.get(aid, 1) - 1
         if self.refs[aid] <= 0:
-            self.store.chunks.delete(where={"article_id": aid})
+            # This run's manifest was read at its start; another process may cite it since.
+            if not self.ingestor._cited(aid):
+                self.store.chunks.delete(where={"article_id": aid})
             self.refs.pop(aid, None)
 
     def prune(self) -> None:

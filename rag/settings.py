@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(default=20_000_000, description="Files above this are skipped.")
     chunk_chars: int = 900
     chunk_overlap_sentences: int = 1
+    ingest_lease_seconds: float = Field(
+        default=600, gt=0,
+        description="With a Chroma server: an ingest run silent this long is taken for dead and "
+                    "its leftovers are swept (runs refresh their heartbeat far more often).")
 
     # Retrieval
     top_k: int = Field(default=4, ge=1, le=20, description="Passages handed to the answerer.")

@@ -5,11 +5,14 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from rag.embeddings import Embedder
 from rag.errors import StoreLocked, StoreUnavailable
@@ -179,7 +182,11 @@ def claim_store(settings: Settings) -> None:
 
 @contextmanager
 def write_lock(settings: Settings) -> Iterator[None]:
-    """Only one process writes an embedded store; a server store serialises writes itself."""
+    """Only one process writes an embedded store; on a server, runs' markers keep them apart.
+
+    With a Chroma server several processes may ingest at once: each run's ``RunMarker`` tells
+    the others that its unrecorded chunks are in flight, not a crash's leftovers.
+    """
     if settings.chroma_mode != "embedded":
         yield
         return
@@ -195,3 +202,81 @@ def write_lock(settings: Settings) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+# -- dirty markers: one per ingest run --------------------------------------------------------
+DIRTY_PREFIX = "__dirty__"  # also the id of the single marker that older versions wrote
+MarkerState = Literal["running", "sweeping", "failed"]
+
+
+@dataclass(frozen=True)
+class Marker:
+    """Another run's dirty marker as read from the store."""
+
+    id: str
+    state: str
+    heartbeat: float
+    dead: bool
+
+
+class RunMarker:
+    """One ingest run's dirty marker: in the manifest collection while the run may leave orphans.
+
+    Each run writes its own (``__dirty__:<uuid>``) before it stores anything and deletes only
+    that one when it finishes, so runs in several processes on one Chroma server never take
+    each other's in-flight chunks for a crash's leftovers, and one run ending never hides
+    another's crash. A marker is dead when its run failed, its heartbeat is older than
+    ``ingest_lease_seconds``, it is the single marker older versions wrote, or (embedded Chroma,
+    whose file lock admits one writer) it is simply not this run's.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.id = f"{DIRTY_PREFIX}:{uuid.uuid4().hex}"
+        self.lease = store.settings.ingest_lease_seconds
+        self.exclusive = store.settings.chroma_mode == "embedded"
+        self._beaten = 0.0
+        self.beat()
+
+    def beat(self, state: MarkerState = "running", *, force: bool = True) -> None:
+        """Write the marker with a fresh heartbeat (unless ``force`` is off and one is recent)."""
+        now = time.time()
+        if not force and now - self._beaten < self.lease / 10:
+            return
+        self.store.sources.upsert(ids=[self.id], documents=[""], metadatas=[{
+            "kind": "dirty", "state": state, "heartbeat": now,
+            "host": socket.gethostname(), "pid": os.getpid(),
+        }])
+        self._beaten = now
+
+    def others(self) -> list[Marker]:
+        """Every other run's marker, each judged dead or alive now."""
+        now = time.time()
+        got = self.store.sources.get(where={"kind": "dirty"}, include=["metadatas"])
+        out = []
+        for mid, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
+            if mid == self.id or not meta:
+                continue
+            state = str(meta.get("state", "running"))
+            beat = float(meta.get("heartbeat", 0.0))  # type: ignore[arg-type]
+            dead = self.exclusive or state == "failed" or now - beat > self.lease
+            out.append(Marker(mid, state, beat, dead))
+        if self.store.sources.get(ids=[DIRTY_PREFIX], include=[])["ids"]:
+            out.append(Marker(DIRTY_PREFIX, "legacy", 0.0, True))
+        return out
+
+    def drop(self, ids: list[str]) -> None:
+        """Delete other runs' markers (dead ones, after their leftovers were swept)."""
+        if ids:
+            self.store.sources.delete(ids=ids)
+
+    def remove(self) -> None:
+        """Delete this run's marker: it finished cleanly and leaves nothing to sweep."""
+        self.store.sources.delete(ids=[self.id])
+
+    def fail(self) -> None:
+        """Mark this run dead at once (it stops part-way), so the next run sweeps; best effort."""
+        try:
+            self.beat("failed")
+        except Exception:  # the store may be what failed; the lease then marks it dead
+            log.warning("could not mark the failed ingest run %s", self.id, exc_info=True)
