@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -77,35 +76,16 @@ def real_settings(data_dir: Path):  # type: ignore[no-untyped-def]
 @contextmanager
 def running_chroma(path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     """A real `chroma run` on a free loopback port (the process and its port); always stopped."""
-    import time
+    from servers import free_port, server_process
 
-    import httpx
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     path.mkdir(parents=True, exist_ok=True)
     chroma = Path(sys.executable).parent / "chroma"
-    log = (path / "server.log").open("wb")
-    proc = subprocess.Popen([str(chroma), "run", "--path", str(path / "db"), "--host",
-                             "127.0.0.1", "--port", str(port)], stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).is_success:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("chroma run did not start: " + (path / "server.log").read_text())
-            time.sleep(0.3)
+    with server_process([str(chroma), "run", "--path", str(path / "db"), "--host", "127.0.0.1",
+                         "--port", str(port)],
+                        ready_url=f"http://127.0.0.1:{port}/api/v2/heartbeat",
+                        log=path / "server.log", timeout=60) as proc:
         yield proc, port
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=20)
-        log.close()
 
 
 @pytest.fixture(scope="session")

@@ -9,12 +9,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import REPO, SEED_QUESTION
+from servers import free_port, server_process
 
 pytestmark = pytest.mark.slow
 
@@ -48,12 +45,6 @@ class App:
     log: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     """`python app.py --port N` in a temp working directory; seeds ingested on first start."""
@@ -66,33 +57,13 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     env.update(RAG_DATA_DIR=str(data_dir), RAG_MAX_UPLOAD_BYTES=str(UPLOAD_CAP),
                RAG_GENERATOR="extractive",
                HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1")
-    port = _free_port()
-    log = workdir / "app.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, str(REPO / "app.py"), "--port", str(port)],
-                                cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                if httpx.get(url + "/", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("app.py did not start:\n" + log.read_text(errors="replace")[-3000:])
-            time.sleep(0.5)
+    log = workdir / "app.log"
+    with server_process([sys.executable, str(REPO / "app.py"), "--port", str(port)],
+                        ready_url=url + "/", log=log, timeout=300, env=env, cwd=workdir,
+                        group=True):
         yield App(url=url, workdir=workdir, data_dir=data_dir, log=log)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
 
 
 # -- Gradio's file routes serve nothing private ------------------------------------------------

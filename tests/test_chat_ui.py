@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -17,6 +16,7 @@ import pytest
 from conftest import REPO, SEED_QUESTION, SEEDS, running_chroma
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from servers import free_port
 
 from rag.answerers import Draft, available_generators
 from rag.assistant import Assistant
@@ -209,12 +209,6 @@ def test_an_unexpected_failure_is_logged_and_shown_as_one_generic_sentence(
     assert "socket closed" in caplog.text  # the details go to the log, not to the user
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.timeout(180)
 def test_a_store_that_goes_away_is_a_message_in_the_chat(
         assistant: Assistant, tmp_path: Path) -> None:
@@ -372,7 +366,7 @@ def test_mounted_in_fastapi_it_answers_and_refuses_private_files(assistant: Assi
 
     app = gr.mount_gradio_app(fastapi.FastAPI(), build_demo(assistant), path="/chat",
                               **serve_options(assistant.settings))
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -406,8 +400,8 @@ def test_app_reports_an_unreachable_store_in_one_line(monkeypatch: pytest.Monkey
     app = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(app)
     monkeypatch.setenv("RAG_CHROMA_MODE", "http")
-    monkeypatch.setenv("RAG_CHROMA_PORT", str(_free_port()))  # nothing listens there
-    assert app.main(["--port", str(_free_port())]) == 2
+    monkeypatch.setenv("RAG_CHROMA_PORT", str(free_port()))  # nothing listens there
+    assert app.main(["--port", str(free_port())]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: Could not open the Chroma server at 127.0.0.1:")
     assert not any("Traceback" in line for line in err)

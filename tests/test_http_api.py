@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,6 +18,7 @@ import pytest
 from conftest import SEED_QUESTION, SEEDS, SHARED
 from httpx_sse import connect_sse
 from live_server import LiveServer
+from servers import free_port, server_process
 
 from rag.answerers import Draft
 from rag.assistant import Assistant
@@ -407,46 +406,26 @@ def test_32_questions_at_once_while_an_ingest_writes(server: LiveServer,
 
 
 # -- the command and the chat page ----------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_rag_serve_command_serves_the_api(tmp_path: Path) -> None:
     rag = str(Path(sys.executable).parent / "rag")
     env = {**os.environ, "RAG_DATA_DIR": str(tmp_path / "cli-data"),
            "RAG_EMBEDDING_BACKEND": "fake"}
     subprocess.run([rag, "ingest", "-q", str(SEEDS)], env=env, check=True, timeout=120,
                    capture_output=True)
-    port = _free_port()
-    log = (tmp_path / "serve.log").open("wb")
-    proc = subprocess.Popen([rag, "serve", "--host", "127.0.0.1", "--port", str(port),
-                             "--no-chat"], env=env, stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 90
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as http:
-            while True:
-                try:
-                    health = http.get("/health")
-                    break
-                except httpx.TransportError:
-                    assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-                    assert time.monotonic() < deadline, "rag serve did not start"
-                    time.sleep(0.3)
-            assert health.json()["articles"] == 1
-            answer = http.post("/ask", json={"question": SEED_QUESTION}).json()
-            assert "Azerbaijan" in answer["text"]
-            assert http.get("/chat/").status_code == 404  # --no-chat
-            # The server owns the embedded store: an outside ingest is refused, plainly.
-            outside = subprocess.run([rag, "ingest", "-q", str(SEEDS)], env=env, timeout=120,
-                                     capture_output=True, text=True)
-            assert outside.returncode == 2 and "is using" in outside.stderr
-            assert "Traceback" not in outside.stderr
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with server_process([rag, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-chat"],
+                        ready_url=url + "/health", log=tmp_path / "serve.log", env=env), \
+            httpx.Client(base_url=url, timeout=120) as http:
+        assert http.get("/health").json()["articles"] == 1
+        answer = http.post("/ask", json={"question": SEED_QUESTION}).json()
+        assert "Azerbaijan" in answer["text"]
+        assert http.get("/chat/").status_code == 404  # --no-chat
+        # The server owns the embedded store: an outside ingest is refused, plainly.
+        outside = subprocess.run([rag, "ingest", "-q", str(SEEDS)], env=env, timeout=120,
+                                 capture_output=True, text=True)
+        assert outside.returncode == 2 and "is using" in outside.stderr
+        assert "Traceback" not in outside.stderr
 
 
 def test_chat_page_is_mounted_in_the_same_server(assistant: Assistant) -> None:

@@ -5,16 +5,13 @@ llama-cpp-python ships one (``python -m llama_cpp.server``); it serves the small
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from conftest import SEED_QUESTION, SEEDS, require_model
+from servers import free_port, server_process
 
 from rag.answerers import available_generators
 from rag.assistant import Assistant
@@ -24,12 +21,6 @@ from rag.models import Answer
 from rag.settings import Settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.llm]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -42,34 +33,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     except ImportError as exc:
         pytest.skip(f"llama-cpp-python's server extra is not installed ({exc.name})")
     model = ensure_model(TEST_MODEL, settings)
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
-    log = log_path.open("wb")
-    proc = subprocess.Popen(
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/v1"
+    with server_process(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias",
          "smollm2", "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
-         "--n_threads", "2", "--verbose", "False"], stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/models", timeout=2).is_success:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("llama_cpp.server did not start: " + log_path.read_text())
-            time.sleep(0.5)
+         "--n_threads", "2", "--verbose", "False"], ready_url=f"{base}/models",
+            log=tmp_path_factory.mktemp("llama-server") / "server.log", timeout=120):
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +67,7 @@ def test_the_openai_generator_streams_a_checked_answer_from_the_server(server, s
 
 
 def test_an_unreachable_server_is_one_plain_sentence(seeded_dir):
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     settings = Settings(data_dir=seeded_dir, generator="openai",
                         openai_base_url=f"http://127.0.0.1:{port}/v1", openai_model="smollm2")
     with pytest.raises(ModelUnavailable) as caught:
