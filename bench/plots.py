@@ -57,45 +57,40 @@ def retrieval_plot(retrieval: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def quality_plot(quality: dict[str, Any], path: Path) -> None:
-    """Retrieval quality on the dev set: naive vs our dense-only vs our hybrid."""
+def _grouped_bars(path: Path, ticks: list[str], series: list[tuple[str, list[float]]],
+                  title: str, tick_size: int | None = None) -> None:
+    """One bar per series at each tick, on a 0-1 scale (rates and hit ratios)."""
     plt = _plt()
-    keys = ["hit@1", "hit@4", "hit@10", "mrr@10"]
-    rows = [("naive langchain", quality["naive"]), ("ours, dense only", quality["ours_dense_only"]),
-            ("ours, hybrid", quality["ours_hybrid"])]
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    width = 0.8 / len(rows)
-    for i, (label, block) in enumerate(rows):
-        xs = [k + i * width for k in range(len(keys))]
-        ax.bar(xs, [block[k] or 0 for k in keys], width, label=label)
-    ax.set_xticks([k + width for k in range(len(keys))], keys)
+    width = 0.8 / len(series)
+    for i, (label, values) in enumerate(series):
+        ax.bar([t + i * width for t in range(len(ticks))], values, width, label=label)
+    ax.set_xticks([t + width for t in range(len(ticks))], ticks, fontsize=tick_size)
     ax.set_ylim(0, 1)
-    ax.set_title(f"Retrieval on the dev set ({quality['n_questions']} questions)")
+    ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def quality_plot(quality: dict[str, Any], path: Path) -> None:
+    """Retrieval quality on the dev set: naive vs our dense-only vs our hybrid."""
+    keys = ["hit@1", "hit@4", "hit@10", "mrr@10"]
+    rows = [("naive langchain", quality["naive"]), ("ours, dense only", quality["ours_dense_only"]),
+            ("ours, hybrid", quality["ours_hybrid"])]
+    _grouped_bars(path, keys, [(label, [block[k] or 0 for k in keys]) for label, block in rows],
+                  f"Retrieval on the dev set ({quality['n_questions']} questions)")
 
 
 def answer_plot(quality: dict[str, Any], path: Path) -> None:
     """Accuracy and refusals of each answerer."""
-    plt = _plt()
     keys = [("answer_accuracy", "accuracy"), ("refusal_rate", "refusals (unanswerable)"),
             ("false_refusal_rate", "false refusals")]
-    names = list(quality["answerers"])
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    width = 0.8 / len(keys)
-    for i, (key, label) in enumerate(keys):
-        xs = [n + i * width for n in range(len(names))]
-        ax.bar(xs, [quality["answerers"][name][key] or 0 for name in names], width, label=label)
-    ax.set_xticks([n + width for n in range(len(names))],
-                  [f"{n}\n({quality['answerers'][n]['questions']} q)" for n in names], fontsize=8)
-    ax.set_ylim(0, 1)
-    ax.set_title("Answers on the dev set")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    rows = quality["answerers"]
+    _grouped_bars(path, [f"{n}\n({rows[n]['questions']} q)" for n in rows],
+                  [(label, [rows[n][key] or 0 for n in rows]) for key, label in keys],
+                  "Answers on the dev set", tick_size=8)
 
 
 def llm_plot(llm: dict[str, Any], path: Path) -> None:
