@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,6 +48,17 @@ def require_model(name: str) -> None:
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
+
+
+def seeded_assistant(factory: pytest.TempPathFactory, name: str, **settings: Any) -> Any:
+    """An Assistant over a new store (real embedder, extractive unless told) holding seeds/."""
+    from rag.assistant import Assistant
+    from rag.settings import Settings
+
+    assistant = Assistant(Settings(**{"data_dir": factory.mktemp(name),
+                                      "generator": "extractive", **settings}))
+    assistant.ingest([SEEDS])
+    return assistant
 
 
 @pytest.fixture

@@ -9,17 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from rag import Answer, Assistant, Settings
+from rag import Answer, Assistant
 from rag.errors import InvalidInput
-from tests.conftest import SEED_QUESTION, SEEDS
+from tests.conftest import SEED_QUESTION, SEEDS, seeded_assistant
 
 
 @pytest.fixture(scope="module")
 def assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("assistant"), generator="extractive")
-    assistant = Assistant(settings)
-    assistant.ingest([SEEDS])
-    return assistant
+    return seeded_assistant(tmp_path_factory, "assistant")
 
 
 def assert_citations_valid(answer: Answer) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from conftest import SEED_QUESTION, SEEDS, SHARED
+from conftest import SEED_QUESTION, SEEDS, SHARED, seeded_assistant
 from httpx_sse import connect_sse
 from live_server import LiveServer
 from servers import free_port, server_process
@@ -36,10 +36,7 @@ KEY = "test-key-123"
 
 @pytest.fixture(scope="module")
 def assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
-    data = tmp_path_factory.mktemp("api-data")
-    assistant = Assistant(Settings(data_dir=data, generator="extractive"))
-    assistant.ingest([SEEDS])
-    return assistant
+    return seeded_assistant(tmp_path_factory, "api-data")
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,12 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from conftest import SEED_QUESTION, SEEDS
+from conftest import SEED_QUESTION, seeded_assistant
 from live_server import LiveServer
 
 from rag.assistant import Assistant
 from rag.http_api import create_app
 from rag.models import Citation
-from rag.settings import Settings
 
 pytestmark = pytest.mark.slow
 
@@ -24,10 +23,7 @@ KEY = "sk-local-test"
 
 @pytest.fixture(scope="module")
 def assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
-    data = tmp_path_factory.mktemp("openai-data")
-    assistant = Assistant(Settings(data_dir=data, generator="extractive", api_keys=KEY))
-    assistant.ingest([SEEDS])
-    return assistant
+    return seeded_assistant(tmp_path_factory, "openai-data", api_keys=KEY)
 
 
 @pytest.fixture(scope="module")

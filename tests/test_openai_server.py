@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import SEED_QUESTION, SEEDS, require_model
+from conftest import SEED_QUESTION, require_model, seeded_assistant
 from servers import free_port, server_process
 
 from rag.answerers import available_generators
@@ -45,9 +45,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def seeded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("openai-index")
-    Assistant(Settings(data_dir=path)).ingest([SEEDS])
-    return path
+    return Path(seeded_assistant(tmp_path_factory, "openai-index").settings.data_dir)
 
 
 def test_the_openai_generator_streams_a_checked_answer_from_the_server(server, seeded_dir):

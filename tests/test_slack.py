@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import REPO, SEED_QUESTION, SEEDS
+from conftest import REPO, SEED_QUESTION, SEEDS, seeded_assistant
 from fake_slack import BOT_TOKEN, BOT_USER_ID, TEAM_ID, FakeSlack
 from live_server import LiveServer
 
@@ -42,10 +42,7 @@ def slack() -> Iterator[FakeSlack]:
 
 @pytest.fixture(scope="module")
 def assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
-    assistant = Assistant(Settings(data_dir=tmp_path_factory.mktemp("slack-data"),
-                                   generator="extractive"))
-    assistant.ingest([SEEDS])
-    return assistant
+    return seeded_assistant(tmp_path_factory, "slack-data")
 
 
 @pytest.fixture(scope="module")
