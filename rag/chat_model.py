@@ -7,6 +7,7 @@ template), streaming token by token. One ``Llama`` is not thread-safe: calls are
 
 from __future__ import annotations
 
+import atexit
 import re
 import threading
 from collections.abc import Iterator
@@ -80,7 +81,17 @@ class LlamaCppChatModel(BaseChatModel):
             except (ValueError, RuntimeError) as exc:
                 raise ModelUnavailable(
                     f"The model file {self.model_path.name} could not be loaded.") from exc
+            # Freed before interpreter teardown: llama.cpp's own __del__ then finds its
+            # modules gone and prints "Exception ignored in Llama.__del__".
+            atexit.register(self.close)
         return self._llama
+
+    def close(self) -> None:
+        """Free the weights now; the next call loads them again."""
+        with self._lock:
+            if self._llama is not None:
+                self._llama.close()
+                self._llama = None
 
     @property
     def _llm_type(self) -> str:
