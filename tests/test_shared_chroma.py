@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+from servers import free_port, log_tail, stop, wait_ready
 
 from ingest.pipeline import Ingestor, _Run
 from rag.embeddings import FakeEmbedder
@@ -57,7 +57,7 @@ class Api:
         return (self.data_dir / "uploads").resolve()
 
     def log_tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:]
+        return log_tail(self.log)
 
 
 @dataclass
@@ -68,12 +68,6 @@ class Shared:
     collection: str
     a: Api
     b: Api
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _env(data_dir: Path, chroma_port: int, collection: str) -> dict[str, str]:
@@ -88,7 +82,7 @@ def _env(data_dir: Path, chroma_port: int, collection: str) -> dict[str, str]:
 def _start(name: str, root: Path, chroma_port: int, collection: str) -> Api:
     data_dir = root / f"api-{name}"
     data_dir.mkdir(parents=True)
-    port = _free_port()
+    port = free_port()
     log = root / f"api-{name}.log"
     rag = Path(sys.executable).parent / "rag"
     with log.open("wb") as out:
@@ -96,28 +90,6 @@ def _start(name: str, root: Path, chroma_port: int, collection: str) -> Api:
                                  "--no-chat"], env=_env(data_dir, chroma_port, collection),
                                 cwd=root, stdout=out, stderr=subprocess.STDOUT)
     return Api(name, proc, f"http://127.0.0.1:{port}", data_dir, log)
-
-
-def _wait_up(api: Api, deadline: float) -> None:
-    while True:
-        assert api.proc.poll() is None, f"API {api.name} exited:\n{api.log_tail()}"
-        try:
-            if httpx.get(f"{api.url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, f"API {api.name} did not start:\n{api.log_tail()}"
-        time.sleep(0.3)
-
-
-def _stop(api: Api) -> None:
-    if api.proc.poll() is None:
-        api.proc.terminate()
-        try:
-            api.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            api.proc.kill()
-            api.proc.wait(timeout=15)
 
 
 @pytest.fixture(scope="module")
@@ -129,15 +101,14 @@ def shared(tmp_path_factory: pytest.TempPathFactory,
     collection = f"shared{time.monotonic_ns()}"
     apis: list[Api] = []
     try:
-        for name in ("a", "b"):
+        for name in ("a", "b"):  # both start before either is waited for: they load in parallel
             apis.append(_start(name, root, chroma_port, collection))
-        deadline = time.monotonic() + STARTUP_S
         for api in apis:
-            _wait_up(api, deadline)
+            wait_ready(api.proc, f"{api.url}/health", api.log, timeout=STARTUP_S)
         yield Shared(chroma_port, collection, apis[0], apis[1])
     finally:
         for api in apis:
-            _stop(api)
+            stop(api.proc)
 
 
 # -- helpers -----------------------------------------------------------------------------------
