@@ -6,6 +6,7 @@ bm25s scores with sparse matrices, not a per-query Python scan; the index is cac
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import threading
 import time
@@ -146,13 +147,17 @@ class LexicalCache:
             return self._index
 
     def _save(self, path: Any) -> None:
+        # Processes sharing a data dir (several API servers on one Chroma server) each write
+        # their own temporary file, then rename it into place.
+        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             for old in path.parent.glob(f"{self.store.settings.collection}-*.pkl"):
                 old.unlink(missing_ok=True)
-            tmp = path.with_suffix(".tmp")
             with tmp.open("wb") as fh:
                 pickle.dump(self._index, fh, protocol=pickle.HIGHEST_PROTOCOL)
             tmp.replace(path)
-        except OSError:
+        except (OSError, pickle.PicklingError):
             log.warning("could not cache the lexical index in %s", path.parent)
+        finally:
+            tmp.unlink(missing_ok=True)

@@ -99,3 +99,22 @@ def test_the_lexical_index_follows_new_ingests(assistant: Assistant, tmp_path: P
     extra.write_text("Zeppelin returns\nA zeppelin named Graf Q77 flew over Bergen on Friday.")
     assistant.ingest([extra])
     assert assistant.retrieve("Graf Q77", k=1)[0].headline == "Zeppelin returns"
+
+
+def test_a_failed_lexical_cache_write_leaves_no_file_and_search_goes_on(
+        assistant: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The BM25 cache is an optimisation: a full disk must not break search or leave debris."""
+    import pickle
+
+    from rag.lexical import LexicalCache
+
+    def no_space(*_args: object, **_kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pickle, "dump", no_space)
+    folder = assistant.settings.cache_dir / "lexical"
+    for old in folder.glob("*"):
+        old.unlink()
+    index = LexicalCache(assistant.store).get()  # builds, fails to cache, still serves
+    assert index.search("KL4391", 1)
+    assert list(folder.glob("*.tmp")) == [] and list(folder.glob("*.pkl")) == []
