@@ -203,8 +203,14 @@ class Ingestor:
     # -- the run ----------------------------------------------------------------------------
     def run(self, paths: Iterable[str | Path], *, prune: bool = False,
             progress: bool = False) -> IngestReport:
-        """Ingest ``paths``; with ``prune``, forget articles whose files are gone."""
+        """Ingest ``paths``; with ``prune``, forget articles whose files under ``paths`` are gone.
+
+        Pruning looks only under the given files and folders: articles that came from anywhere
+        else (uploads through a server, another folder, another machine sharing a Chroma
+        server) are not this run's to judge.
+        """
         started = time.perf_counter()
+        paths = list(paths)
         files, problems = discover(paths)
         with write_lock(self.settings):
             marker = RunMarker(self.store)  # before anything is stored, and before looking
@@ -215,7 +221,7 @@ class Ingestor:
                     run.file(path)
                 run.flush()
                 if prune:
-                    run.prune()
+                    run.prune([Path(p).resolve() for p in paths])
                 if run.changed:
                     self.store.bump_generation()
             except BaseException:
@@ -358,11 +364,16 @@ class _Run:
                 self.store.chunks.delete(where={"article_id": aid})
             self.refs.pop(aid, None)
 
-    def prune(self) -> None:
-        """Forget sources whose file is gone, or whose record left a file seen this run."""
+    def prune(self, roots: Sequence[Path]) -> None:
+        """Forget sources under ``roots`` whose file is gone, or that left a file seen this run."""
+
+        def under(path: Path) -> bool:
+            return any(path == root or root in path.parents for root in roots)
+
         gone = [key for key, meta in self.manifest.items()
-                if not Path(str(meta["path"])).exists()
-                or (str(meta["path"]) in self.seen_paths and key not in self.seen_keys)]
+                if under(Path(str(meta["path"])))
+                and (not Path(str(meta["path"])).exists()
+                     or (str(meta["path"]) in self.seen_paths and key not in self.seen_keys))]
         for key in gone:
             aid = str(self.manifest[key]["article_id"])
             self._hand_over(aid, key)

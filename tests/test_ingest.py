@@ -78,6 +78,24 @@ def test_reingest_adds_nothing_edit_replaces_prune_removes(settings: Settings,
     assert ingestor.store.chunks.count() == 0
 
 
+def test_prune_judges_only_the_paths_it_was_given(settings: Settings, tmp_path: Path) -> None:
+    """`--prune over/here` must not forget articles that came from elsewhere (uploads, another
+    folder, another machine on the same Chroma server) just because this run cannot see them."""
+    here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
+    seed = next(SEEDS.glob("*.txt"))
+    for folder, name in ((here, "kept.txt"), (elsewhere, "other.txt")):
+        folder.mkdir()
+        text = seed.read_text()
+        (folder / name).write_text(text if folder == here else "Other headline\n\n" + text[200:])
+    ingestor = Ingestor(settings)
+    assert ingestor.run([here, elsewhere]).added == 2
+    (elsewhere / "other.txt").unlink()
+    assert ingestor.run([here], prune=True).removed == 0  # not under here/: not judged
+    assert len({m["key"] for m in ingestor.store.sources.get(include=["metadatas"])["metadatas"]
+                if m and "key" in m}) == 2
+    assert ingestor.run([elsewhere], prune=True).removed == 1
+
+
 def test_same_text_under_two_files_is_stored_once(settings: Settings, tmp_path: Path) -> None:
     folder = tmp_path / "dupes"
     folder.mkdir()
