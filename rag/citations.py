@@ -3,7 +3,10 @@
 A sentence is kept when a cited passage supports it; otherwise it is re-attributed to the
 passage that does, and failing that it is dropped (or, if asked, kept without a citation and
 counted as unsupported). A sentence that links anywhere but to a cited article, or that is
-about other years than the question asks about, is unsupported.
+about other years than the question asks about, is unsupported. Supported is not enough: when
+no supported sentence answers the question (states the kind of thing asked for, from a passage
+about the year or season asked about) the answer is a refusal, since a model shown on-topic
+passages that lack the answer tends to copy a related sentence.
 A marker that points at no passage never reaches the user, neither in the streamed text
 (``MarkerFilter``) nor in the final answer. Support is the evidence scorer's meaning-and-words
 score of the claim against the passage's best sentence, plus a hard rule: every number and
@@ -19,7 +22,13 @@ from typing import Literal
 
 from ingest.text import sentence_spans
 from rag.answerers import Draft
-from rag.evidence import EvidenceScorer, content_terms
+from rag.evidence import (
+    EvidenceScorer,
+    claim_kind_match,
+    content_terms,
+    expected_kind,
+    meets_numbers,
+)
 from rag.extractive import citation_for, refusal
 from rag.models import Citation, Passage
 
@@ -154,10 +163,11 @@ class CitationChecker:
     """Checks, repairs and renumbers the citations of a generated answer."""
 
     def __init__(self, scorer: EvidenceScorer, *, threshold: float = DEFAULT_THRESHOLD,
-                 drop_unsupported: bool = True) -> None:
+                 drop_unsupported: bool = True, check_answers: bool = True) -> None:
         self.scorer = scorer
         self.threshold = threshold
         self.drop_unsupported = drop_unsupported
+        self.check_answers = check_answers
 
     def support(self, claim: str, passage: Passage) -> tuple[bool, float, int, int]:
         """Whether ``passage`` supports ``claim``, the score, and its best sentence's span."""
@@ -203,6 +213,21 @@ class CitationChecker:
             return CheckedSentence(claim, "reattributed", [best])
         return CheckedSentence(claim, "unsupported")
 
+    def answers(self, question: str, item: CheckedSentence,
+                passages: Sequence[Passage]) -> bool:
+        """Whether a supported sentence answers ``question`` rather than a neighbouring one.
+
+        A sentence can be in a passage without answering: passages about another year, person
+        or event are on topic too. So it must state something of the kind asked for (a name, a
+        number, a date) that the question does not already hold, and cite a passage that holds
+        the numbers the question pins down (the year, season or quarter asked about).
+        """
+        if not self.check_answers:
+            return True
+        claim = item.claim.text
+        return (claim_kind_match(expected_kind(question), claim, question)
+                and any(meets_numbers(question, passages[index]) for index, *_ in item.support))
+
     def check(self, text: str, question: str, passages: Sequence[Passage]) -> Draft:
         """The Draft for generated ``text``: verified sentences with renumbered citations."""
         years = set(_YEAR.findall(question))
@@ -212,6 +237,8 @@ class CitationChecker:
         written = [c for c in checked if c.status != "refusal"]
         supported = [c for c in written if c.support]
         if not supported and (self.drop_unsupported or not written):
+            return refusal(question)
+        if supported and not any(self.answers(question, c, passages) for c in supported):
             return refusal(question)
         numbers: dict[int, int] = {}
         spans: dict[int, tuple[int, int, float]] = {}

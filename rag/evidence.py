@@ -92,6 +92,44 @@ def type_match(kind: str, sentence: str, question: str) -> float:
     return 1.0
 
 
+_CLAIM_NAME = re.compile(r"\b[A-Z][\w'’-]+")
+_QUANTITY = re.compile(r"\b(revenues?|sales|profits?|income|earnings|prices?|costs?|salary|"
+                       r"population|budget|worth|attendance|amount|score)\b", re.I)
+_PLACE = re.compile(r"\b(location|venue|hometown|headquarters)\b", re.I)
+
+
+def expected_kind(question: str) -> str:
+    """``answer_type``, plus what a question without a wh-word asks for by its noun.
+
+    "What was Tesla's revenue in Q3?" wants a number and "Super Bowl 2021 location" a name,
+    though neither says "how much" or "where".
+    """
+    kind = answer_type(question)
+    if kind == "other" and _QUANTITY.search(question):
+        return "number"
+    if kind == "other" and _PLACE.search(question):
+        return "name"
+    return kind
+
+
+def claim_kind_match(kind: str, claim: str, question: str) -> bool:
+    """Whether a written answer states something of the expected kind that the question lacks.
+
+    Like ``type_match``, except that a capitalised first word counts as a name: a model's
+    answer often starts with it ("Facebook acquired WhatsApp").
+    """
+    if kind == "name":
+        names = " ".join(m.lower() for m in _CLAIM_NAME.findall(claim))
+        return bool(content_terms(names) - content_terms(question))
+    return type_match(kind, claim, question) >= 1.0
+
+
+def meets_numbers(question: str, passage: Passage) -> bool:
+    """Whether the passage (headline, text, year) holds every number the question pins down."""
+    context = _context(passage)
+    return all(re.search(rf"\b{re.escape(n)}\b", context) for n in question_numbers(question))
+
+
 @dataclass
 class SentenceEvidence:
     """One sentence of one passage, and how well it answers the question."""

@@ -219,6 +219,93 @@ def test_a_passage_cannot_close_its_own_quote(answerer, fake):
     assert "[3]" not in user and "[12]" not in user
 
 
+# -- does the cited sentence answer the question? -------------------------------------------
+TOUR_2017 = ("Chris Froome won the 2017 Tour de France on Sunday, his fourth victory in the "
+             "race. The Briton finished 54 seconds ahead of Rigoberto Uran in Paris.")
+TOUR_2019 = ("Egan Bernal won the 2019 Tour de France on Sunday, becoming the first Colombian "
+             "to win the race.")
+MEDAL_TABLE = ("Norway topped the medal table at the 2018 Winter Olympics in Pyeongchang, ahead "
+               "of Germany and Canada.")
+MEDAL_COUNT = "Norway won 14 gold medals at the 2018 Winter Olympics in Pyeongchang."
+
+
+def news(n: int, text: str, year: int) -> Passage:
+    return Passage(chunk_id=f"n{n}", article_id=f"n{n}", headline="Sport results",
+                   source=f"news/{n}.txt", published=dt.date(year, 7, 30), text=text,
+                   start=0, end=len(text), score=1.0)
+
+
+@pytest.fixture(scope="module")
+def real_embedder():
+    from rag.embeddings import make_embedder
+    return make_embedder(Settings())
+
+
+@pytest.fixture
+def real_answerer(fake, real_embedder, real_settings):
+    return LLMAnswerer("fake", fake, real_embedder, real_settings)
+
+
+def test_an_on_topic_passage_about_another_year_is_a_refusal(real_answerer, fake):
+    # The sentence is in the passage (so it is "supported"), but the passage is about 2017.
+    fake.enqueue("Chris Froome won the Tour de France [1].")
+    _, draft = run(real_answerer, "Who won the Tour de France in 2019?",
+                   [news(1, TOUR_2017, 2017)])
+    assert draft.refused and not draft.citations
+    assert draft.text.startswith("The indexed articles don't say.")
+
+
+def test_a_passage_with_the_answer_keeps_it_with_its_citation(real_answerer, fake):
+    passages = [news(1, TOUR_2017, 2017), news(2, TOUR_2019, 2019)]
+    fake.enqueue("Egan Bernal won the 2019 Tour de France [2].")
+    _, draft = run(real_answerer, "Who won the Tour de France in 2019?", passages)
+    assert not draft.refused
+    assert draft.text == "Egan Bernal won the 2019 Tour de France. [1]"
+    assert [c.chunk_id for c in draft.citations] == ["n2"]
+    assert "Egan Bernal" in draft.citations[0].quote
+    assert_well_formed(draft.text, draft.citations, passages)
+
+
+def test_a_sentence_without_what_was_asked_for_is_a_refusal(real_answerer, fake):
+    question = "How many gold medals did Norway win at the 2018 Winter Olympics?"
+    fake.enqueue("Norway topped the medal table at the 2018 Winter Olympics [1].")
+    assert run(real_answerer, question, [news(1, MEDAL_TABLE, 2018)])[1].refused
+    fake.enqueue("Norway won 14 gold medals at the 2018 Winter Olympics [1].")
+    _, draft = run(real_answerer, question, [news(1, MEDAL_COUNT, 2018)])
+    assert not draft.refused and "14" in draft.text and draft.citations[0].chunk_id == "n1"
+
+
+def test_an_answer_naming_who_first_counts_as_a_name(real_answerer, fake):
+    # "Who" wants a name; one at the start of the sentence is a name too.
+    fake.enqueue("Bernal won it in 2019 [1].")
+    _, draft = run(real_answerer, "Who won the Tour de France in 2019?",
+                   [news(1, TOUR_2019, 2019)])
+    assert not draft.refused and draft.text.startswith("Bernal won it in 2019.")
+    fake.enqueue("The Tour de France was won in 2019 [1].")  # names nothing new
+    assert run(real_answerer, "Who won the Tour de France in 2019?",
+               [news(1, TOUR_2019, 2019)])[1].refused
+
+
+def test_a_question_about_revenue_wants_a_number(answerer, fake):
+    segments = news(1, "Tesla's revenues from the different reportable segments came in at "
+                       "record levels in Q3 2019, the company said.", 2019)
+    fake.enqueue("Tesla's revenues from the different reportable segments came in at record "
+                 "levels in Q3 2019 [1].")
+    assert run(answerer, "What was Tesla's revenue in Q3 2019?", [segments])[1].refused
+    figure = news(2, "Tesla reported revenue of $6.3 billion in Q3 2019.", 2019)
+    fake.enqueue("Tesla reported revenue of $6.3 billion in Q3 2019 [1].")
+    assert not run(answerer, "What was Tesla's revenue in Q3 2019?", [figure])[1].refused
+
+
+def test_the_answer_check_can_be_turned_off():
+    checker = CitationChecker(EvidenceScorer(FakeEmbedder()), check_answers=False)
+    text = "Chris Froome won the Tour de France on Sunday [1]."
+    passages = [news(1, TOUR_2017, 2017)]
+    assert not checker.check(text, "Who won the Tour de France in 2019?", passages).refused
+    checker.check_answers = True
+    assert checker.check(text, "Who won the Tour de France in 2019?", passages).refused
+
+
 # -- condensing follow-ups ------------------------------------------------------------------
 def test_a_standalone_question_is_not_sent_to_the_model(answerer, fake):
     history = [{"role": "user", "content": "Who met Bush in Kennebunkport?"}]
