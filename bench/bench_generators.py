@@ -21,6 +21,7 @@ and so is the process CPU time to the first token, which other load does not inf
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import statistics
@@ -46,18 +47,94 @@ QUALITY_KEYS = ("answer_accuracy", "refusal_rate", "false_refusal_rate",
                 "supported_sentence_rate", "invalid_citations")
 
 
-def quality(generators: list[str], limit: int | None, threads: int,
-            index_dir: Path) -> dict[str, Any]:
+def prompt_key(model: str, messages: list[Any]) -> str:
+    """The identity of one answer prompt to one model (what greedy decoding depends on)."""
+    body = json.dumps([model, [[m.type, m.content] for m in messages]], ensure_ascii=False)
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def replaying(drafts: dict[str, str], counts: dict[str, int]) -> Any:
+    """``make_chat_model`` whose models answer a prompt seen before with the recorded text.
+
+    The local models decode greedily (temperature 0, fixed seed), so the same prompt gives the
+    same text: a re-run after a change that leaves the prompts alone (answer checking) costs
+    no generation, and a prompt that did change is generated for real and recorded.
+    """
+    from langchain_core.language_models.chat_models import BaseChatModel
+    from langchain_core.messages import AIMessage, AIMessageChunk
+    from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
+    from rag import generation
+
+    real = generation.make_chat_model
+
+    class Replay(BaseChatModel):
+        inner: Any
+        model_name: str
+
+        @property
+        def _llm_type(self) -> str:
+            return "replay"
+
+        def get_num_tokens(self, text: str) -> int:
+            return int(self.inner.get_num_tokens(text))
+
+        def _stream(self, messages: Any, stop: Any = None, run_manager: Any = None,
+                    **kwargs: Any) -> Any:
+            key = prompt_key(self.model_name, messages)
+            if key in drafts:
+                counts["replayed"] += 1
+                yield ChatGenerationChunk(message=AIMessageChunk(content=drafts[key]))
+                return
+            counts["generated"] += 1
+            text = []
+            for chunk in self.inner._stream(messages, stop, run_manager, **kwargs):
+                text.append(str(chunk.message.content))
+                yield chunk
+            drafts[key] = "".join(text)
+
+        def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None,
+                      **kwargs: Any) -> Any:
+            text = "".join(str(c.message.content) for c in self._stream(messages, stop))
+            return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+    def make(name: str, settings: Any) -> Any:
+        return Replay(inner=real(name, settings), model_name=name)
+
+    return make
+
+
+def quality(generators: list[str], limit: int | None, threads: int, index_dir: Path,
+            prompt_chars: int | None = None, drafts_file: Path | None = None) -> dict[str, Any]:
     """rag.evaluation's answer metrics for each generator on the dev set (one shared index)."""
+    from rag import generation
     from rag.evaluation import evaluate
     from rag.settings import Settings
 
-    report = evaluate(RGB / "corpus.jsonl", RGB / "questions.jsonl",
-                      Settings(llm_threads=threads), generators, limit,
-                      dense_baseline=False, progress=True, index_dir=index_dir)
+    overrides: dict[str, Any] = {"llm_threads": threads}
+    if prompt_chars is not None:
+        overrides["llm_prompt_chars"] = prompt_chars
+    drafts: dict[str, str] = {}
+    counts = {"replayed": 0, "generated": 0}
+    if drafts_file is not None:
+        if drafts_file.exists():
+            drafts = json.loads(drafts_file.read_text(encoding="utf-8"))
+        generation.make_chat_model = replaying(drafts, counts)  # type: ignore[assignment]
+    settings = Settings(**overrides)
+    try:
+        report = evaluate(RGB / "corpus.jsonl", RGB / "questions.jsonl", settings, generators,
+                          limit, dense_baseline=False, progress=True, index_dir=index_dir)
+    finally:
+        if drafts_file is not None:
+            drafts_file.write_text(json.dumps(drafts, indent=0) + "\n", encoding="utf-8")
     out: dict[str, Any] = {"n_questions": report["n_questions"],
                            "n_answerable": report["n_answerable"],
-                           "n_unanswerable": report["n_unanswerable"], "generators": {}}
+                           "n_unanswerable": report["n_unanswerable"],
+                           "llm_prompt_chars": settings.llm_prompt_chars,
+                           "load_avg": [round(x, 2) for x in os.getloadavg()],
+                           "generators": {}}
+    if drafts_file is not None:
+        out["drafts"] = {"file": str(drafts_file), **counts}
     for name, metrics in report["generators"].items():
         if "error" in metrics:
             out["generators"][name] = {"error": metrics["error"]}
@@ -198,6 +275,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed-questions", type=int, default=4)
     parser.add_argument("--prompt-chars", default="800,1500,4000",
                         help="llm_prompt_chars budgets to time")
+    parser.add_argument("--llm-prompt-chars", type=int,
+                        help="passage text the models see in the quality run (default: Settings)")
+    parser.add_argument("--drafts", type=Path,
+                        help="JSON of the models' answers by prompt: replayed when a prompt is in "
+                             "it, generated and added when not")
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--index-dir", type=Path, help="keep the dev-set index here")
@@ -210,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         if not args.skip_quality:
             result["quality"] = quality(args.generators.split(","), args.limit, args.threads,
-                                        args.index_dir or work / "rgb-quality")
+                                        args.index_dir or work / "rgb-quality",
+                                        args.llm_prompt_chars, args.drafts)
         if not args.skip_speed:
             budgets = [int(b) for b in args.prompt_chars.split(",")]
             result["speed"] = speed(args.speed_model, budgets, args.threads,
