@@ -3,6 +3,8 @@
     .venv/bin/python bench/bench_generators.py                      # everything
     .venv/bin/python bench/bench_generators.py --skip-speed --limit 20
     .venv/bin/python bench/bench_generators.py --skip-quality --prompt-chars 600,1500,4000
+    .venv/bin/python bench/bench_generators.py --skip-speed --generators qwen2.5-coder-1.5b \
+        --llm-prompt-chars 1000 --drafts /tmp/drafts-1.5b.json   # answers kept for re-runs
 
 Quality (``rag.evaluation.evaluate``, the same Assistant the front ends call) on
 shared/eval/rgb: answer accuracy on the 70 answerable questions (an alias of every answer group
@@ -236,8 +238,12 @@ def tables(result: dict[str, Any]) -> str:
     lines: list[str] = []
     if "quality" in result:
         q = result["quality"]
+        replay = q.get("drafts")
         lines += [f"Dev set: {q['n_questions']} questions ({q['n_answerable']} answerable, "
-                  f"{q['n_unanswerable']} unanswerable)", "",
+                  f"{q['n_unanswerable']} unanswerable), llm_prompt_chars "
+                  f"{q.get('llm_prompt_chars', '-')}, load average {q.get('load_avg', '-')}"
+                  + (f", {replay['replayed']} answers replayed, {replay['generated']} generated"
+                     if replay else ""), "",
                   "| answerer | accuracy | refusals | false refusals | supported sentences "
                   "| invalid citations | answer p50 ms |", "|---|---|---|---|---|---|---|"]
         for name, m in q["generators"].items():
