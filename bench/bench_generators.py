@@ -55,7 +55,8 @@ def prompt_key(model: str, messages: list[Any]) -> str:
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
-def replaying(drafts: dict[str, str], counts: dict[str, int]) -> Any:
+def replaying(drafts: dict[str, str], counts: dict[str, int],
+              save: Any = None) -> Any:
     """``make_chat_model`` whose models answer a prompt seen before with the recorded text.
 
     The local models decode greedily (temperature 0, fixed seed), so the same prompt gives the
@@ -94,6 +95,8 @@ def replaying(drafts: dict[str, str], counts: dict[str, int]) -> Any:
                 text.append(str(chunk.message.content))
                 yield chunk
             drafts[key] = "".join(text)
+            if save is not None:
+                save()
 
         def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None,
                       **kwargs: Any) -> Any:
@@ -119,16 +122,17 @@ def quality(generators: list[str], limit: int | None, threads: int, index_dir: P
     drafts: dict[str, str] = {}
     counts = {"replayed": 0, "generated": 0}
     if drafts_file is not None:
-        if drafts_file.exists():
-            drafts = json.loads(drafts_file.read_text(encoding="utf-8"))
-        generation.make_chat_model = replaying(drafts, counts)  # type: ignore[assignment]
+        path = drafts_file
+        if path.exists():
+            drafts = json.loads(path.read_text(encoding="utf-8"))
+
+        def save() -> None:  # after every new answer: a long run stopped half-way still counts
+            path.write_text(json.dumps(drafts, indent=0) + "\n", encoding="utf-8")
+
+        generation.make_chat_model = replaying(drafts, counts, save)  # type: ignore[assignment]
     settings = Settings(**overrides)
-    try:
-        report = evaluate(RGB / "corpus.jsonl", RGB / "questions.jsonl", settings, generators,
-                          limit, dense_baseline=False, progress=True, index_dir=index_dir)
-    finally:
-        if drafts_file is not None:
-            drafts_file.write_text(json.dumps(drafts, indent=0) + "\n", encoding="utf-8")
+    report = evaluate(RGB / "corpus.jsonl", RGB / "questions.jsonl", settings, generators,
+                      limit, dense_baseline=False, progress=True, index_dir=index_dir)
     out: dict[str, Any] = {"n_questions": report["n_questions"],
                            "n_answerable": report["n_answerable"],
                            "n_unanswerable": report["n_unanswerable"],
