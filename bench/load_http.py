@@ -3,9 +3,12 @@
 A real ``rag serve`` subprocess (one uvicorn worker, extractive answerer) on a free 127.0.0.1
 port answers the 100 dev questions, cycled, from client threads; every non-200 or timeout is an
 error. The baseline, measured in the same run, is the same questions answered serially in this
-process through ``rag.Assistant.ask`` on the same store (no HTTP). Each round runs the baseline
-and the levels in a rotated order, so the shared machine's load drift hits all of them alike;
-the summary gives medians over rounds and ratios to the baseline. The server is always stopped.
+process through ``rag.Assistant.ask`` on the same store (no HTTP), from one pool thread as the
+server runs each request (``--baseline-thread main`` asks from the main thread, where torch's
+two OpenMP threads made encoding about 3x slower on the shared machine). Each round runs the
+baseline and the levels in a rotated order, so the shared machine's load drift hits all of them
+alike; the summary gives medians over rounds and ratios to the baseline. The server is always
+stopped.
 
     .venv/bin/python -m bench.load_http            # writes bench/results/load-http.json
 """
@@ -206,20 +209,38 @@ def _summarise(latencies: list[float], wall: float, texts: dict[int, str],
     return out
 
 
-def measure_baseline(assistant: Any, qs: Sequence[str], n: int) -> tuple[dict[str, Any],
-                                                                         dict[int, str]]:
-    """The same questions answered serially in this process, no HTTP."""
+def _stages(timings: Sequence[dict[str, float]]) -> dict[str, float | None]:
+    """Median milliseconds of each stage the server reports (retrieve, answer, total)."""
+    return {name: _median([t.get(name) for t in timings])
+            for name in ("retrieve_ms", "answer_ms", "total_ms")}
+
+
+def measure_baseline(assistant: Any, qs: Sequence[str], n: int,
+                     thread: str = "worker") -> tuple[dict[str, Any], dict[int, str]]:
+    """The same questions answered serially in this process, no HTTP.
+
+    ``thread="worker"`` asks from one pool thread, as the server runs every request; "main"
+    asks from the main thread, where torch splits each encoding over its OpenMP threads (on
+    the shared 2-core machine that measured about 3x slower than a pool thread).
+    """
     latencies: list[float] = []
     texts: dict[int, str] = {}
+    timings: list[dict[str, float]] = []
     load = _load()
-    started = time.perf_counter()
-    for i in range(n):
-        mark = time.perf_counter()
-        answer = assistant.ask(qs[i % len(qs)])
-        latencies.append((time.perf_counter() - mark) * 1000)
-        texts[i % len(qs)] = answer.text
-    result = _summarise(latencies, time.perf_counter() - started, texts, None)
-    result.update(concurrency=1, errors=0, load_before=load, load_after=_load())
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        started = time.perf_counter()
+        for i in range(n):
+            mark = time.perf_counter()
+            question = qs[i % len(qs)]
+            answer = (assistant.ask(question) if thread == "main"
+                      else pool.submit(assistant.ask, question).result())
+            latencies.append((time.perf_counter() - mark) * 1000)
+            texts[i % len(qs)] = answer.text
+            timings.append(answer.timings_ms)
+        wall = time.perf_counter() - started
+    result = _summarise(latencies, wall, texts, None)
+    result.update(concurrency=1, errors=0, thread=thread, stages_ms=_stages(timings),
+                  load_before=load, load_after=_load())
     return result, texts
 
 
@@ -236,7 +257,7 @@ def measure_http(server: Target, qs: Sequence[str], concurrency: int, n: int, ti
                  expected: dict[int, str] | None) -> dict[str, Any]:
     """``n`` POST /ask requests from ``concurrency`` client threads; any non-200 is an error."""
     latencies: list[float] = []
-    server_ms: list[float] = []
+    timings: list[dict[str, float]] = []
     texts: dict[int, str] = {}
     errors: list[str] = []
     lock = threading.Lock()
@@ -266,7 +287,7 @@ def measure_http(server: Target, qs: Sequence[str], concurrency: int, n: int, ti
                     errors.append(problem)
                 else:
                     texts[i % len(qs)] = str(body.get("text", ""))
-                    server_ms.append(float(body.get("timings_ms", {}).get("total_ms", 0.0)))
+                    timings.append(dict(body.get("timings_ms") or {}))
 
     load = _load()
     with httpx.Client(timeout=timeout, limits=limits) as http:
@@ -277,7 +298,8 @@ def measure_http(server: Target, qs: Sequence[str], concurrency: int, n: int, ti
         wall = time.perf_counter() - started
     result = _summarise(latencies, wall, texts, expected)
     result.update(concurrency=concurrency, errors=len(errors), error_examples=errors[:_SAMPLES],
-                  server_total_ms=_stats(server_ms), load_before=load, load_after=_load(),
+                  server_total_ms=_stats([t.get("total_ms", 0.0) for t in timings]),
+                  stages_ms=_stages(timings), load_before=load, load_after=_load(),
                   server_rss_mb=server.rss_mb())
     return result
 
@@ -301,6 +323,8 @@ def summarise_rounds(rounds: list[dict[str, Any]], levels: Sequence[int]) -> dic
             "p95_ms": _median([m["latency_ms"]["p95"] for m in runs]),
             "max_ms": max((m["latency_ms"]["max"] or 0.0) for m in runs),
             "load": [m["load_before"] for m in runs],
+            "stages_ms": {stage: _median([m["stages_ms"][stage] for m in runs])
+                          for stage in ("retrieve_ms", "answer_ms", "total_ms")},
         }
         if name != BASELINE:
             out[name]["server_p50_ms"] = _median([m["server_total_ms"]["p50"] for m in runs])
@@ -319,15 +343,16 @@ def summarise_rounds(rounds: list[dict[str, Any]], levels: Sequence[int]) -> dic
 
 def run(store: Path, *, levels: Sequence[int] = (1, 8, 32), requests: int = 100,
         rounds: int = 2, timeout: float = 120.0, n_questions: int | None = None,
-        warmup: int = 3, log_path: Path | None = None) -> dict[str, Any]:
+        warmup: int = 3, log_path: Path | None = None,
+        baseline_thread: str = "worker") -> dict[str, Any]:
     """Every round: the baseline and each concurrency level, in a rotated order."""
     from rag.assistant import Assistant
     from rag.settings import Settings
 
     qs = questions(n_questions)
     assistant = Assistant(Settings(data_dir=store, generator="extractive"))
-    for q in qs[-warmup:]:  # loads the encoder and the BM25 index before anything is timed
-        assistant.ask(q)
+    # Loads the encoder and the BM25 index before anything is timed.
+    measure_baseline(assistant, qs[-warmup:], warmup, baseline_thread)
     expected: dict[int, str] = {}  # the in-process answers, filled by the first baseline
     log_path = log_path or store.parent / "server.log"
     result: dict[str, Any] = {"rounds": []}
@@ -346,7 +371,8 @@ def run(store: Path, *, levels: Sequence[int] = (1, 8, 32), requests: int = 100,
             measured: dict[str, Any] = {}
             for name in order:
                 if name == BASELINE:
-                    measured[BASELINE], texts = measure_baseline(assistant, qs, requests)
+                    measured[BASELINE], texts = measure_baseline(assistant, qs, requests,
+                                                                 baseline_thread)
                     expected = expected or texts
                 else:
                     assert isinstance(name, int)
@@ -373,19 +399,25 @@ def markdown(result: dict[str, Any]) -> str:
              f"{meta.get('requests', '?')} requests per level per round; load average "
              f"{meta.get('load_before', '?')} -> {meta.get('load_after', '?')}):", "",
              "| clients | req/s | p50 ms | p95 ms | max ms | errors | req/s vs in-process | "
-             "p50 vs in-process | server time p50 ms | load average | server RSS MB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "p50 vs in-process | retrieve / answer ms inside (median) | load average | "
+             "server RSS MB |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+
+    def stages(row: dict[str, Any]) -> str:
+        return f"{row['stages_ms']['retrieve_ms']} / {row['stages_ms']['answer_ms']}"
+
     base = s[BASELINE]
-    lines.append(f"| in-process `Assistant.ask`, serial (baseline) | {base['rps']} | "
-                 f"{base['p50_ms']} | {base['p95_ms']} | {base['max_ms']} | {base['errors']} | "
-                 f"1.00x | 1.00x | - | {', '.join(map(str, base['load']))} | - |")
+    thread = result["rounds"][0]["measurements"][BASELINE].get("thread", "worker")
+    lines.append(f"| in-process `Assistant.ask`, serial, {thread} thread (baseline) | "
+                 f"{base['rps']} | {base['p50_ms']} | {base['p95_ms']} | {base['max_ms']} | "
+                 f"{base['errors']} / {base['requests']} | 1.00x | 1.00x | {stages(base)} | "
+                 f"{', '.join(map(str, base['load']))} | - |")
     for name, row in s.items():
         if name == BASELINE:
             continue
         lines.append(f"| {name} | {row['rps']} | {row['p50_ms']} | {row['p95_ms']} | "
                      f"{row['max_ms']} | {row['errors']} / {row['requests']} | "
                      f"{row['rps_vs_baseline']}x | {row['p50_vs_baseline']}x | "
-                     f"{row['server_p50_ms']} | {', '.join(map(str, row['load']))} | "
+                     f"{stages(row)} | {', '.join(map(str, row['load']))} | "
                      f"{row['server_rss_mb']} |")
     differ = sum(row.get("answers_differing_from_baseline", 0) for row in s.values())
     lines += ["", f"Answers differing from the in-process ones: {differ}. Server peak RSS "
@@ -420,6 +452,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=2, help="rounds, each in a rotated order")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
     p.add_argument("--questions", type=int, help="only the first N dev questions (default 100)")
+    p.add_argument("--baseline-thread", choices=("worker", "main"), default="worker",
+                   help="ask the in-process baseline from a pool thread, as the server does "
+                        "(default), or from the main thread")
     p.add_argument("--out", type=Path, default=RESULTS, help="results JSON")
     return p
 
@@ -447,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="rag-load-") as tmp:
         result = run(store, levels=levels, requests=args.requests, rounds=args.rounds,
                      timeout=args.timeout, n_questions=args.questions,
-                     log_path=Path(tmp) / "server.log")
+                     log_path=Path(tmp) / "server.log", baseline_thread=args.baseline_thread)
     meta.update(load_after=_load(), seconds=round(time.perf_counter() - started, 1))
     result = {"meta": meta, **result}
     args.out.parent.mkdir(parents=True, exist_ok=True)

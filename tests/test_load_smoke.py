@@ -80,6 +80,7 @@ def test_load_harness_on_a_tiny_store(tmp_path: Path, capsys: pytest.CaptureFixt
     for name, row in summary.items():
         assert row["requests"] == 20 and row["errors"] == 0, name
         assert row["rps"] > 0 and row["max_ms"] >= row["p95_ms"] >= row["p50_ms"] > 0
+        assert row["stages_ms"]["total_ms"] >= row["stages_ms"]["answer_ms"] > 0
         if name != BASELINE:
             # Concurrency must not change an answer.
             assert row["answers_differing_from_baseline"] == 0, result["rounds"]
@@ -92,5 +93,5 @@ def test_load_harness_on_a_tiny_store(tmp_path: Path, capsys: pytest.CaptureFixt
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # the server was stopped and reaped
     printed = capsys.readouterr().out
-    assert "| in-process `Assistant.ask`, serial (baseline) |" in printed
+    assert "| in-process `Assistant.ask`, serial, worker thread (baseline) |" in printed
     assert "| 4 |" in printed and "0 / 20" in printed
