@@ -342,7 +342,7 @@ def summarise_rounds(rounds: list[dict[str, Any]], levels: Sequence[int]) -> dic
 
 
 def run(store: Path, *, levels: Sequence[int] = (1, 8, 32), requests: int = 100,
-        rounds: int = 2, timeout: float = 120.0, n_questions: int | None = None,
+        rounds: int = 3, timeout: float = 120.0, n_questions: int | None = None,
         warmup: int = 3, log_path: Path | None = None,
         baseline_thread: str = "worker") -> dict[str, Any]:
     """Every round: the baseline and each concurrency level, in a rotated order."""
@@ -449,7 +449,7 @@ def parser() -> argparse.ArgumentParser:
                         "bench's $RAG_DATA_DIR/bench-cache/retrieval/store-SIZE, if built)")
     p.add_argument("--levels", default="1,8,32", help="concurrent clients, comma-separated")
     p.add_argument("--requests", type=int, default=100, help="requests per level per round")
-    p.add_argument("--rounds", type=int, default=2, help="rounds, each in a rotated order")
+    p.add_argument("--rounds", type=int, default=3, help="rounds, each in a rotated order")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
     p.add_argument("--questions", type=int, help="only the first N dev questions (default 100)")
     p.add_argument("--baseline-thread", choices=("worker", "main"), default="worker",
