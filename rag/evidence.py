@@ -185,11 +185,15 @@ class EvidenceScorer:
         similar as it is to the question alone or to the question in its context.
         """
         key = (question, context, tuple(f"{p.chunk_id}:{hash(p.text)}" for p in passages))
-        if key not in self._memo:
+        found = self._memo.get(key)
+        if found is None:
+            # Requests share this scorer across threads: keep our own reference, since another
+            # request may clear the memo between our store and our read.
+            found = self._score(question, passages, context)
             if len(self._memo) > 64:
                 self._memo.clear()
-            self._memo[key] = self._score(question, passages, context)
-        return self._memo[key]
+            self._memo[key] = found
+        return found
 
     def _score(self, question: str, passages: Sequence[Passage],
                context: str) -> list[SentenceEvidence]:

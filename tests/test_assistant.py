@@ -103,3 +103,23 @@ def test_cli_ask_prints_answer_and_sources_and_json(tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert bad.stderr.strip() == "error: Please ask a question."
     assert "Traceback" not in bad.stderr
+
+
+def test_evidence_memo_cleared_by_another_request_does_not_fail_this_one() -> None:
+    """The scorer is shared by the server's threads; another request may clear its memo between
+    this one's store and read (a KeyError, a 500 to the user, before the fix)."""
+    from rag.embeddings import FakeEmbedder
+    from rag.evidence import EvidenceScorer
+    from rag.models import Passage
+
+    class ClearedByOthers(dict):  # type: ignore[type-arg]
+        def __setitem__(self, key: object, value: object) -> None:
+            super().__setitem__(key, value)
+            self.clear()  # what a concurrent request's clear() would do right here
+
+    scorer = EvidenceScorer(FakeEmbedder())
+    scorer._memo = ClearedByOthers()
+    passage = Passage(chunk_id="a:0", article_id="a", headline="Radar", source="seed.txt",
+                      text="Putin offered a radar in Azerbaijan instead.", start=0, end=45)
+    got = scorer.score("What did Putin offer?", [passage])
+    assert got and "Azerbaijan" in got[0].text
