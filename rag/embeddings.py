@@ -18,6 +18,7 @@ from rag.errors import ModelUnavailable
 from rag.settings import DEFAULT_EMBEDDING_MODEL, Settings
 
 log = logging.getLogger(__name__)
+SMALL_BATCH = 64  # texts per call at or below which encoding uses one thread
 
 
 @runtime_checkable
@@ -89,11 +90,12 @@ class SentenceTransformerEmbedder:
         import torch
 
         with self._lock:
-            # A query or two is faster on one thread: splitting a tiny matrix product over
-            # cores costs more than it saves, and far more on a busy machine (bench: p50
-            # 19 ms on one thread against 87 ms on two at 100k chunks under load).
+            # Query-time work (a query; the sentences of a few passages) runs on one thread:
+            # splitting small matrix products over cores costs more than it saves, and far
+            # more when the cores are busy (bench: a query 19 ms on one thread vs 87 ms on two;
+            # 40 sentences 192 vs 750 ms, load 9). Ingest batches (~256 chunks) use them all.
             threads = torch.get_num_threads()
-            if len(texts) <= 2:
+            if len(texts) <= SMALL_BATCH:
                 torch.set_num_threads(1)
             try:
                 vectors = self._model.encode(
