@@ -95,19 +95,19 @@ def type_match(kind: str, sentence: str, question: str) -> float:
 _CLAIM_NAME = re.compile(r"\b[A-Z][\w'’-]+")
 _QUANTITY = re.compile(r"\b(revenues?|sales|profits?|income|earnings|prices?|costs?|salary|"
                        r"population|budget|worth|attendance|amount|score)\b", re.I)
-_PLACE = re.compile(r"\b(location|venue|hometown|headquarters)\b", re.I)
+_NAMED = re.compile(r"\b(location|venue|hometown|headquarters|name of|called)\b", re.I)
 
 
 def expected_kind(question: str) -> str:
     """``answer_type``, plus what a question without a wh-word asks for by its noun.
 
-    "What was Tesla's revenue in Q3?" wants a number and "Super Bowl 2021 location" a name,
-    though neither says "how much" or "where".
+    "What was Tesla's revenue in Q3?" wants a number, "Super Bowl 2021 location" and "What is
+    the name of Microsoft's headset?" a name, though none says "how much", "where" or "who".
     """
     kind = answer_type(question)
     if kind == "other" and _QUANTITY.search(question):
         return "number"
-    if kind == "other" and _PLACE.search(question):
+    if kind == "other" and _NAMED.search(question):
         return "name"
     return kind
 

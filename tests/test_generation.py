@@ -297,6 +297,18 @@ def test_a_question_about_revenue_wants_a_number(answerer, fake):
     assert not run(answerer, "What was Tesla's revenue in Q3 2019?", [figure])[1].refused
 
 
+def test_a_question_asking_for_a_name_wants_one(answerer, fake):
+    question = "What is the name of Microsoft's AR headset?"
+    about = news(1, "The headset can also display augmented reality, inserting virtual 3-D "
+                    "objects into the real world around the people wearing it.", 2015)
+    fake.enqueue("The headset can also display augmented reality, inserting virtual 3-D "
+                 "objects into the real world around the people wearing it [1].")
+    assert run(answerer, question, [about])[1].refused
+    named = news(2, "Microsoft's augmented reality headset is called HoloLens.", 2015)
+    fake.enqueue("Microsoft's augmented reality headset is called HoloLens [1].")
+    assert not run(answerer, question, [named])[1].refused
+
+
 def test_the_answer_check_can_be_turned_off():
     checker = CitationChecker(EvidenceScorer(FakeEmbedder()), check_answers=False)
     text = "Chris Froome won the Tour de France on Sunday [1]."
