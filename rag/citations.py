@@ -220,11 +220,14 @@ class CitationChecker:
         A sentence can be in a passage without answering: passages about another year, person
         or event are on topic too. So it must state something of the kind asked for (a name, a
         number, a date) that the question does not already hold, and cite a passage that holds
-        the numbers the question pins down (the year, season or quarter asked about).
+        the numbers the question pins down (the year, season or quarter asked about). A sentence
+        that says the articles do not answer is not an answer, whatever else it says.
         """
         if not self.check_answers:
             return True
         claim = item.claim.text
+        if is_refusal(claim):  # "They don't say who won in 2019, but in 2017 ..." is a hedge
+            return False
         return (claim_kind_match(expected_kind(question), claim, question)
                 and any(meets_numbers(question, passages[index]) for index, *_ in item.support))
 

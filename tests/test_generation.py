@@ -309,6 +309,20 @@ def test_a_question_asking_for_a_name_wants_one(answerer, fake):
     assert not run(answerer, question, [named])[1].refused
 
 
+def test_a_hedged_answer_is_a_refusal(real_answerer, fake):
+    # "Don't say X, but Y": the model itself says the question is not answered.
+    fake.enqueue("The articles don't say who will win the next Tour, but Chris Froome won the "
+                 "2017 Tour de France [1].")
+    _, draft = run(real_answerer, "Who will win the next Tour de France?",
+                   [news(1, TOUR_2017, 2017)])
+    assert draft.refused and not draft.citations
+    fake.enqueue("The articles don't say who will win the next Tour. Chris Froome won the 2017 "
+                 "Tour de France [1].")
+    _, draft = run(real_answerer, "Who won the Tour de France in 2017?",
+                   [news(1, TOUR_2017, 2017)])
+    assert not draft.refused and draft.text == "Chris Froome won the 2017 Tour de France. [1]"
+
+
 def test_the_answer_check_can_be_turned_off():
     checker = CitationChecker(EvidenceScorer(FakeEmbedder()), check_answers=False)
     text = "Chris Froome won the Tour de France on Sunday [1]."
