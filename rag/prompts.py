@@ -59,5 +59,10 @@ def render(name: str, **variables: Any) -> str:
 
 def examples() -> list[dict[str, Any]]:
     """The worked examples: ``{"passages", "question", "reply"}`` each."""
-    data = json.loads((prompt_dir() / EXAMPLES).read_text(encoding="utf-8"))
-    return list(data)
+    return list(_examples())
+
+
+@lru_cache(maxsize=1)
+def _examples() -> tuple[dict[str, Any], ...]:
+    """Read once per process, like the templates: every answer's prompt starts with them."""
+    return tuple(json.loads((prompt_dir() / EXAMPLES).read_text(encoding="utf-8")))
