@@ -126,8 +126,11 @@ def claim_kind_match(kind: str, claim: str, question: str) -> bool:
 
 def meets_numbers(question: str, passage: Passage) -> bool:
     """Whether the passage (headline, text, year) holds every number the question pins down."""
-    context = _context(passage)
-    return all(re.search(rf"\b{re.escape(n)}\b", context) for n in question_numbers(question))
+    return _holds(question_numbers(question), _context(passage))
+
+
+def _holds(numbers: set[str], context: str) -> bool:
+    return all(re.search(rf"\b{re.escape(n)}\b", context) for n in numbers)
 
 
 @dataclass
@@ -214,7 +217,7 @@ class EvidenceScorer:
             q_terms |= content_terms(context)
         q_numbers = question_numbers(question)
         kind = answer_type(question)
-        contexts = [_context(p) for p in passages]
+        constrained = [_holds(q_numbers, _context(p)) for p in passages]  # per passage
         out = []
         for (i, start, end, text), sim in zip(items, sims, strict=True):
             terms = content_terms(text)
@@ -222,10 +225,9 @@ class EvidenceScorer:
             overlap = len(q_terms & known) / len(q_terms) if q_terms else 0.0
             novelty = min(len(terms - q_terms) / 4.0, 1.0)
             match = type_match(kind, text, question)
-            constrained = all(re.search(rf"\b{re.escape(n)}\b", contexts[i]) for n in q_numbers)
             score = 0.55 * float(sim) + 0.3 * overlap + 0.1 * match + 0.05 * novelty
             out.append(SentenceEvidence(i, start, end, text, float(sim), overlap, novelty,
-                                        match, constrained, score))
+                                        match, constrained[i], score))
         out.sort(key=lambda e: -e.score)
         return out
 
