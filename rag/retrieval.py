@@ -78,15 +78,20 @@ class DenseRetriever:
         self.store = store
         self.embedder = embedder
 
-    def search(self, vector: np.ndarray, n: int, filters: Filters | None) -> list[Passage]:
-        """Up to ``n`` nearest chunks, scored by cosine similarity."""
+    def nearest(self, vector: np.ndarray, n: int, filters: Filters | None,
+                include: list[Any]) -> Any:
+        """Chroma's answer for the ``n`` nearest chunks (ids, distances, ``include``), or None."""
         count = self.store.chunks.count()
         if count == 0:
+            return None
+        return self.store.chunks.query(query_embeddings=[vector], n_results=min(n, count),
+                                       where=chroma_where(filters), include=include)
+
+    def search(self, vector: np.ndarray, n: int, filters: Filters | None) -> list[Passage]:
+        """Up to ``n`` nearest chunks, scored by cosine similarity."""
+        got = self.nearest(vector, n, filters, ["documents", "metadatas", "distances"])
+        if got is None:
             return []
-        got = self.store.chunks.query(
-            query_embeddings=[vector], n_results=min(n, count), where=chroma_where(filters),
-            include=["documents", "metadatas", "distances"],
-        )
         out = []
         for cid, doc, meta, dist in zip(got["ids"][0], (got["documents"] or [[]])[0],
                                         (got["metadatas"] or [[]])[0],
@@ -153,11 +158,9 @@ class HybridRetriever:
     def _dense_ids(self, vector: np.ndarray, n: int,
                    filters: Filters | None) -> tuple[list[str], dict[str, float]]:
         """Ids of the ``n`` nearest chunks and their cosine similarities (no documents read)."""
-        count = self.store.chunks.count()
-        if count == 0:
+        got = self.dense.nearest(vector, n, filters, ["distances"])
+        if got is None:
             return [], {}
-        got = self.store.chunks.query(query_embeddings=[vector], n_results=min(n, count),
-                                      where=chroma_where(filters), include=["distances"])
         ids = list(got["ids"][0])
         sims = {cid: 1.0 - float(d) for cid, d in zip(ids, (got["distances"] or [[]])[0],
                                                       strict=True)}
