@@ -215,7 +215,6 @@ class Marker:
 
     id: str
     state: str
-    heartbeat: float
     dead: bool
 
 
@@ -260,9 +259,9 @@ class RunMarker:
             state = str(meta.get("state", "running"))
             beat = float(meta.get("heartbeat", 0.0))  # type: ignore[arg-type]
             dead = self.exclusive or state == "failed" or now - beat > self.lease
-            out.append(Marker(mid, state, beat, dead))
+            out.append(Marker(mid, state, dead))
         if self.store.sources.get(ids=[DIRTY_PREFIX], include=[])["ids"]:
-            out.append(Marker(DIRTY_PREFIX, "legacy", 0.0, True))
+            out.append(Marker(DIRTY_PREFIX, "legacy", True))
         return out
 
     def drop(self, ids: list[str]) -> None:
