@@ -28,6 +28,7 @@ from rag.evidence import (
     content_terms,
     expected_kind,
     meets_numbers,
+    spelled_numbers,
 )
 from rag.extractive import citation_for, refusal
 from rag.models import Citation, Passage
@@ -39,6 +40,18 @@ _LEAD_IN = re.compile(  # "According to passage [1]," -> "[1]"
     r"\b(?:according to|as (?:stated|mentioned|reported|said) in|based on|in|from)\s+"
     r"(?:the\s+)?(?:passages?|articles?|sources?)\s*(?=\[)", re.I)
 _LEADING_MARKERS = re.compile(r"^(?:\s*" + MARKER.pattern + r")+", re.I)
+_BARE_REFERENCE = re.compile(  # "passage 4" without brackets
+    r"(?<!\[)\b(?:passages?|articles?|sources?)\s+(\d{1,2})\b(?!\s*\])", re.I)
+_ATTRIBUTION = re.compile(  # "The article from [4] states that X" -> "[4] X"
+    r"\b(?:the\s+)?(?:(?:article|passage|source|text|report)s?\s+)?(?:(?:from|in)\s+)?"
+    r"(?:(?:article|passage|source)s?\s+)?(\[[^\]]{1,12}\])\s+(?:states|says|said|reports|reported|mentions|notes|indicates|shows|"
+    r"confirms|explains)\s+(?:that\s+)?", re.I)
+_MONTH = ("january", "february", "march", "april", "may", "june", "july", "august",
+          "september", "october", "november", "december")
+_MONTH_ABBREVIATION = re.compile(r"\b(jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)\b\.?", re.I)
+_ORDINAL_DAY = re.compile(  # "October 19th" -> "October 19", as news style writes dates
+    r"\b((?:" + "|".join(m[:3] for m in _MONTH) + r")[a-z]*\.?\s+\d{1,2})(?:st|nd|rd|th)\b",
+    re.I)
 URL = re.compile(r"(?:https?://|www\.)[^\s<>\]\[)(\"']+", re.I)
 _YEAR = re.compile(r"\b(?:1[89]|20)\d\d\b")
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
@@ -100,8 +113,10 @@ def _tidy(text: str) -> str:
     text = re.sub(r"\s+", " ", text).strip()
     text = re.sub(r"\s+([.,;:!?])", r"\1", text)
     text = re.sub(r"\(\s*\)", "", text).strip()
+    text = _ORDINAL_DAY.sub(r"\1", text)
     if re.match(r"[,;:]", text):  # what is left of "According to [1], the ..."
         text = text[1:].strip()
+    if re.match(r"[a-z]+\b", text):  # "the film won" after a lead-in; "iPhone" stays
         text = text[:1].upper() + text[1:]
     return text
 
@@ -111,7 +126,11 @@ def split_claims(text: str, count: int) -> list[Claim]:
 
     Markers written after a sentence's full stop ("... radar. [1]") belong to that sentence.
     """
-    text = _LEAD_IN.sub("", text)
+    if not MARKER.search(text):  # "passage 4", written by a model that forgot the brackets
+        text = _BARE_REFERENCE.sub(
+            lambda m: m.group()[:m.start(1) - m.start()] + f"[{m.group(1)}]"
+            if 1 <= int(m.group(1)) <= count else m.group(), text)
+    text = _ATTRIBUTION.sub(r"\1 ", _LEAD_IN.sub("", text))
     claims: list[Claim] = []
     previous_end = 0
     for start, end in sentence_spans(text):
@@ -145,14 +164,23 @@ def _add(claim: Claim, numbers: Sequence[int], count: int) -> None:
 
 
 def _other_year(claim: str, years: set[str]) -> bool:
-    """Whether the claim is about other years than the question asks about."""
+    """Whether the claim states years, none of them the ones the question asks about."""
     stated = set(_YEAR.findall(claim))
     return bool(years and stated and not years & stated)
 
 
+def _month(match: re.Match[str]) -> str:
+    """The full name of an abbreviated month ("Nov." -> "november")."""
+    short = match.group(1).lower()[:3]
+    return next(m for m in _MONTH if m.startswith(short))
+
+
 def _numbers(text: str) -> set[str]:
-    """Numbers as written, without thousands separators or a trailing ".0" ("1.0" is "1")."""
-    out = set()
+    """Numbers as written, without thousands separators or a trailing ".0" ("1.0" is "1").
+
+    Small numbers spelled out count as digits: "the fourth season" holds the 4 of "Season 4".
+    """
+    out = {n for n in spelled_numbers(text) if n.isdigit()}
     for number in _NUMBER.findall(text):
         number = number.replace(",", "").rstrip(".")
         out.add(re.sub(r"\.0+$", "", number) if "." in number else number)
@@ -169,14 +197,23 @@ class CitationChecker:
         self.drop_unsupported = drop_unsupported
         self.check_answers = check_answers
 
-    def support(self, claim: str, passage: Passage) -> tuple[bool, float, int, int]:
-        """Whether ``passage`` supports ``claim``, the score, and its best sentence's span."""
+    def support(self, claim: str, passage: Passage,
+                question: str = "") -> tuple[bool, float, int, int]:
+        """Whether ``passage`` supports ``claim``, the score, and its best sentence's span.
+
+        Every number the claim states must be in the passage, and every name too. A passage
+        that holds most of the names the question gives may leave out the rest ("Ceremony" of
+        "the 92nd Academy Awards Ceremony"): those come from the asker, not from the model.
+        """
         score, start, end = self.scorer.support(claim, passage)
         context = f"{passage.headline}\n{passage.published or ''}\n{passage.text}"
         if not _numbers(claim) <= _numbers(context):
             return False, score, start, end
-        terms = content_terms(context)
-        for name in content_terms(" ".join(_NAME.findall(claim))) - terms:
+        terms = content_terms(_MONTH_ABBREVIATION.sub(_month, context))
+        asked = content_terms(" ".join(_NAME.findall(f" {question}")))
+        if len(asked & terms) < 0.75 * len(asked):
+            asked = set()  # not a passage about what was asked: no name goes unchecked
+        for name in content_terms(" ".join(_NAME.findall(claim))) - terms - asked:
             # "Russia" in the claim is fine when the passage says "Russian".
             if len(name) < 4 or not any(t.startswith(name) or name.startswith(t)
                                         for t in terms if len(t) >= 4):
@@ -189,12 +226,13 @@ class CitationChecker:
         sources = {p.source.rstrip("/") for p in passages}
         return any(m.group().rstrip("/.,;") not in sources for m in URL.finditer(text))
 
-    def check_claim(self, claim: Claim, passages: Sequence[Passage]) -> CheckedSentence:
+    def check_claim(self, claim: Claim, passages: Sequence[Passage],
+                    question: str = "") -> CheckedSentence:
         """Keep the cited passages that support the claim, else find one that does."""
         text = claim.text
         cited = []
         for index in claim.cited:
-            ok, score, start, end = self.support(text, passages[index])
+            ok, score, start, end = self.support(text, passages[index], question)
             if ok:
                 cited.append((index, start, end, score))
         if cited:
@@ -206,7 +244,7 @@ class CitationChecker:
         for index, passage in enumerate(passages):
             if index in claim.cited:
                 continue
-            ok, score, start, end = self.support(text, passage)
+            ok, score, start, end = self.support(text, passage, question)
             if ok and (best is None or score > best[3]):
                 best = (index, start, end, score)
         if best is not None:
@@ -234,9 +272,17 @@ class CitationChecker:
     def check(self, text: str, question: str, passages: Sequence[Passage]) -> Draft:
         """The Draft for generated ``text``: verified sentences with renumbered citations."""
         years = set(_YEAR.findall(question))
-        checked = [CheckedSentence(c, "unsupported")
-                   if self._foreign_link(c.text, passages) or _other_year(c.text, years)
-                   else self.check_claim(c, passages) for c in split_claims(text, len(passages))]
+        checked = [CheckedSentence(c, "unsupported") if self._foreign_link(c.text, passages)
+                   else self.check_claim(c, passages, question)
+                   for c in split_claims(text, len(passages))]
+        for item in checked:
+            # A claim stating only other years than the question's ("In 2017 Froome won") is
+            # about another event, unless the sentence it rests on names the year asked about
+            # ("The 2018 prize went to Tokarczuk (born 1962)").
+            if item.support and _other_year(item.claim.text, years) and not any(
+                    years & set(_YEAR.findall(passages[i].text[start:end]))
+                    for i, start, end, _ in item.support):
+                item.status, item.support = "unsupported", []
         written = [c for c in checked if c.status != "refusal"]
         supported = [c for c in written if c.support]
         if not supported and (self.drop_unsupported or not written):

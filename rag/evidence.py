@@ -23,6 +23,12 @@ _YEAR_OR_DATE = re.compile(
     r"|\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today)\b", re.I)
 _NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|"
                      r"million|billion|dozen)\b", re.I)
+_SPELLED = {word: n for n, words in enumerate((
+    ("zero",), ("one", "first"), ("two", "second"), ("three", "third"), ("four", "fourth"),
+    ("five", "fifth"), ("six", "sixth"), ("seven", "seventh"), ("eight", "eighth"),
+    ("nine", "ninth"), ("ten", "tenth"), ("eleven", "eleventh"), ("twelve", "twelfth")))
+    for word in words}
+_SPELLED_NUMBER = re.compile(r"\b(" + "|".join(_SPELLED) + r")\b", re.I)
 _PROPER = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'’-]+")
 
 
@@ -129,6 +135,17 @@ def meets_numbers(question: str, passage: Passage) -> bool:
     return _holds(question_numbers(question), _context(passage))
 
 
+def spelled_numbers(text: str) -> set[str]:
+    """Digits of the small numbers ``text`` spells out: "fourth season" holds 4 and 4th."""
+    out = set()
+    for word in _SPELLED_NUMBER.findall(text):
+        n = _SPELLED[word.lower()]
+        out.add(str(n))
+        if word.lower().endswith(("st", "nd", "rd", "th")):
+            out.add(f"{n}{word.lower()[-2:]}")
+    return out
+
+
 def _holds(numbers: set[str], context: str) -> bool:
     return all(re.search(rf"\b{re.escape(n)}\b", context) for n in numbers)
 
@@ -169,8 +186,11 @@ def is_heading(sentence: str) -> bool:
 
 
 def _context(passage: Passage) -> str:
+    """Headline, text and year of a passage, with spelled-out small numbers also as digits."""
     year = f" {passage.published.year}" if passage.published else ""
-    return f"{passage.headline}\n{passage.text}{year}".lower()
+    text = f"{passage.headline}\n{passage.text}"
+    digits = " ".join(sorted(spelled_numbers(text)))
+    return f"{text}{year} {digits}".lower()
 
 
 class EvidenceScorer:

@@ -323,6 +323,54 @@ def test_a_hedged_answer_is_a_refusal(real_answerer, fake):
     assert not draft.refused and draft.text == "Chris Froome won the 2017 Tour de France. [1]"
 
 
+def test_a_passage_named_without_brackets_is_still_a_citation(real_answerer, fake):
+    passages = [news(1, TOUR_2017, 2017), news(2, TOUR_2019, 2019)]
+    fake.enqueue("The article from passage 2 states that Egan Bernal won the 2019 Tour de France.")
+    _, draft = run(real_answerer, "Who won the Tour de France in 2019?", passages)
+    assert draft.text == "Egan Bernal won the 2019 Tour de France. [1]"
+    assert [c.chunk_id for c in draft.citations] == ["n2"]
+
+
+def test_spelled_numbers_and_short_months_in_a_passage_support_a_claim(real_answerer, fake):
+    crown = news(1, "The fourth season of The Crown, which marks Olivia Colman's return as "
+                    "Queen Elizabeth II, premieres Nov. 15 on Netflix.", 2020)
+    fake.enqueue("Season 4 of The Crown premieres on November 15 [1].")
+    _, draft = run(real_answerer, "When does season 4 of The Crown premiere?", [crown])
+    assert not draft.refused and draft.citations[0].chunk_id == "n1"
+    fake.enqueue("Season 4 of The Crown premieres on November 17 [1].")  # not what it says
+    assert run(real_answerer, "When does season 4 of The Crown premiere?", [crown])[1].refused
+
+
+def test_another_year_in_a_claim_is_fine_when_its_sentence_is_about_the_year_asked(
+        real_answerer, fake):
+    nobel = news(1, "The 2018 Nobel Prize in Literature was awarded to the Polish writer Olga "
+                    "Tokarczuk (born 1962) for a narrative imagination.", 2019)
+    fake.enqueue("The prize was awarded to the Polish writer Olga Tokarczuk (born 1962) [1].")
+    _, draft = run(real_answerer, "Who was awarded the 2018 Nobel Prize in Literature?", [nobel])
+    assert not draft.refused and "Tokarczuk" in draft.text
+    fake.enqueue("Chris Froome won the Tour de France in 2017 [1].")  # the sentence is 2017's
+    assert run(real_answerer, "Who won the Tour de France in 2019?",
+               [news(1, TOUR_2017, 2019)])[1].refused
+
+
+def test_names_the_question_gives_need_not_be_quoted_by_a_passage_about_them(
+        real_answerer, fake):
+    oscars = news(1, "The 92nd Academy Awards: Joaquin Phoenix wins Best Actor for Joker.", 2020)
+    fake.enqueue("Joaquin Phoenix won Best Actor at the 92nd Academy Awards Ceremony [1].")
+    question = "Which actor won Best Actor at the 92nd Academy Awards Ceremony?"
+    assert not run(real_answerer, question, [oscars])[1].refused
+    apple = news(2, "Tim Cook's run as Apple CEO could end as early as 2025, people say.", 2021)
+    fake.enqueue("The CEO of Facebook in 2021 is Tim Cook [1].")  # the passage never says Facebook
+    assert run(real_answerer, "Who is the CEO of Facebook in 2021?", [apple])[1].refused
+
+
+def test_dates_lose_their_ordinal_suffix_as_news_style_writes_them(real_answerer, fake):
+    pixel = news(1, "Google announced the Pixel 6 and Pixel 6 Pro on October 19, 2021.", 2021)
+    fake.enqueue("The Pixel 6 was announced on October 19th, 2021 [1].")
+    _, draft = run(real_answerer, "When was the Pixel 6 announced?", [pixel])
+    assert draft.text == "The Pixel 6 was announced on October 19, 2021. [1]"
+
+
 def test_the_answer_check_can_be_turned_off():
     checker = CitationChecker(EvidenceScorer(FakeEmbedder()), check_answers=False)
     text = "Chris Froome won the Tour de France on Sunday [1]."
