@@ -169,6 +169,26 @@ def _other_year(claim: str, years: set[str]) -> bool:
     return bool(years and stated and not years & stated)
 
 
+_MONTH_DAY = re.compile(  # "September 20" not followed by a year
+    r"\b(" + "|".join(m[:3] for m in _MONTH) + r")[a-z]*\.?\s+(\d{1,2})\b(?!,?\s*\d{4})(?![\d:])",
+    re.I)
+
+
+def _with_years(claim: str, source: str) -> str:
+    """The claim with a year after each month and day its source sentence dates fully.
+
+    "released on September 20 [1]", citing "released on September 20, 2019", becomes
+    "released on September 20, 2019": the reader is not left to guess the year.
+    """
+    def complete(match: re.Match[str]) -> str:
+        month, day = match.group(1)[:3], match.group(2)
+        dated = re.search(rf"\b{month}[a-z]*\.?\s+{day}(?:st|nd|rd|th)?,?\s+((?:1[89]|20)\d\d)\b",
+                          source, re.I)
+        return f"{match.group()}, {dated.group(1)}" if dated else match.group()
+
+    return _MONTH_DAY.sub(complete, claim)
+
+
 def _month(match: re.Match[str]) -> str:
     """The full name of an abbreviated month ("Nov." -> "november")."""
     short = match.group(1).lower()[:3]
@@ -283,6 +303,8 @@ class CitationChecker:
                     years & set(_YEAR.findall(passages[i].text[start:end]))
                     for i, start, end, _ in item.support):
                 item.status, item.support = "unsupported", []
+            for index, start, end, _ in item.support:
+                item.claim.text = _with_years(item.claim.text, passages[index].text[start:end])
         written = [c for c in checked if c.status != "refusal"]
         supported = [c for c in written if c.support]
         if not supported and (self.drop_unsupported or not written):

@@ -371,6 +371,18 @@ def test_dates_lose_their_ordinal_suffix_as_news_style_writes_them(real_answerer
     assert draft.text == "The Pixel 6 was announced on October 19, 2021. [1]"
 
 
+def test_a_date_gets_the_year_its_cited_sentence_gives(real_answerer, fake):
+    iphone = news(1, "The iPhone 11, released on September 20, 2019, is now considered older.",
+                  2023)
+    fake.enqueue("The iPhone 11 was released on September 20th [1].")
+    _, draft = run(real_answerer, "When was the iPhone 11 released?", [iphone])
+    assert draft.text == "The iPhone 11 was released on September 20, 2019. [1]"
+    crown = news(2, "The fourth season of The Crown premieres Nov. 15 on Netflix.", 2020)
+    fake.enqueue("Season 4 of The Crown premieres on November 15 [1].")  # no year to add
+    _, draft = run(real_answerer, "When does season 4 of The Crown premiere?", [crown])
+    assert draft.text == "Season 4 of The Crown premieres on November 15. [1]"
+
+
 def test_the_answer_check_can_be_turned_off():
     checker = CitationChecker(EvidenceScorer(FakeEmbedder()), check_answers=False)
     text = "Chris Froome won the Tour de France on Sunday [1]."
