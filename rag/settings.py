@@ -49,7 +49,12 @@ class Settings(BaseSettings):
                     "its leftovers are swept (runs refresh their heartbeat far more often).")
 
     # Retrieval
-    top_k: int = Field(default=4, ge=1, le=20, description="Passages handed to the answerer.")
+    top_k: int = Field(
+        default=6, ge=1, le=20,
+        description="Passages handed to the answerer (a language model sees their best sentences "
+                    "within llm_prompt_chars). Dev set, 6 vs 4: generated answers 0.700 vs 0.671 "
+                    "right, refusals 0.533 vs 0.433; extractive 0.614 vs 0.529, refusals 0.167 "
+                    "vs 0.267.")
     candidates: int = Field(default=40, ge=1, description="Candidates per retriever before fusion.")
     max_chunks_per_article: int = 2
     rrf_k: int = 60
