@@ -44,13 +44,17 @@ _BARE_REFERENCE = re.compile(  # "passage 4" without brackets
     r"(?<!\[)\b(?:passages?|articles?|sources?)\s+(\d{1,2})\b(?!\s*\])", re.I)
 _ATTRIBUTION = re.compile(  # "The article from [4] states that X" -> "[4] X"
     r"\b(?:the\s+)?(?:(?:article|passage|source|text|report)s?\s+)?(?:(?:from|in)\s+)?"
-    r"(?:(?:article|passage|source)s?\s+)?(\[[^\]]{1,12}\])\s+(?:states|says|said|reports|reported|mentions|notes|indicates|shows|"
-    r"confirms|explains)\s+(?:that\s+)?", re.I)
+    r"(?:(?:article|passage|source)s?\s+)?(\[[^\]]{1,12}\])\s+"
+    r"(?:states|says|said|reports|reported|mentions|notes|indicates|shows|confirms|explains)\s+"
+    r"(?:that\s+)?", re.I)
 _MONTH = ("january", "february", "march", "april", "may", "june", "july", "august",
           "september", "october", "november", "december")
 _MONTH_ABBREVIATION = re.compile(r"\b(jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)\b\.?", re.I)
 _ORDINAL_DAY = re.compile(  # "October 19th" -> "October 19", as news style writes dates
     r"\b((?:" + "|".join(m[:3] for m in _MONTH) + r")[a-z]*\.?\s+\d{1,2})(?:st|nd|rd|th)\b",
+    re.I)
+_MONTH_DAY = re.compile(  # "September 20" not followed by a year
+    r"\b(" + "|".join(m[:3] for m in _MONTH) + r")[a-z]*\.?\s+(\d{1,2})\b(?!,?\s*\d{4})(?![\d:])",
     re.I)
 URL = re.compile(r"(?:https?://|www\.)[^\s<>\]\[)(\"']+", re.I)
 _YEAR = re.compile(r"\b(?:1[89]|20)\d\d\b")
@@ -167,11 +171,6 @@ def _other_year(claim: str, years: set[str]) -> bool:
     """Whether the claim states years, none of them the ones the question asks about."""
     stated = set(_YEAR.findall(claim))
     return bool(years and stated and not years & stated)
-
-
-_MONTH_DAY = re.compile(  # "September 20" not followed by a year
-    r"\b(" + "|".join(m[:3] for m in _MONTH) + r")[a-z]*\.?\s+(\d{1,2})\b(?!,?\s*\d{4})(?![\d:])",
-    re.I)
 
 
 def _with_years(claim: str, source: str) -> str:
