@@ -117,6 +117,9 @@ def _tidy(text: str) -> str:
     text = re.sub(r"\s+", " ", text).strip()
     text = re.sub(r"\s+([.,;:!?])", r"\1", text)
     text = re.sub(r"\(\s*\)", "", text).strip()
+    # What separated removed markers: "2015 [1], [2], [3]." -> "2015,,." -> "2015."
+    text = re.sub(r"[,;](?:\s*[,;])*\s*(?=[.!?]|$)", "", text)
+    text = re.sub(r"([,;])(?:\s*[,;])+", r"\1", text)
     text = _ORDINAL_DAY.sub(r"\1", text)
     if re.match(r"[,;:]", text):  # what is left of "According to [1], the ..."
         text = text[1:].strip()

@@ -170,6 +170,13 @@ def test_markers_after_the_full_stop_belong_to_that_sentence():
     assert [(c.text, c.cited) for c in claims] == [("Moscow may veto it.", [1, 0])]
 
 
+def test_a_list_of_markers_leaves_no_stray_commas():
+    claims = split_claims("OpenAI was founded in 2015 [1], [2], [3], [4].", 4)
+    assert [(c.text, c.cited) for c in claims] == [("OpenAI was founded in 2015.", [0, 1, 2, 3])]
+    claims = split_claims("Bush met Putin [1], [2], and they talked [3].", 4)
+    assert claims[0].text == "Bush met Putin, and they talked."
+
+
 def test_a_sentence_linking_to_an_unknown_site_is_dropped(answerer, fake):
     fake.enqueue("Putin offered a Russian radar site in Azerbaijan [1]. Read more at "
                  "http://unknown-news.example/radar about the Russian radar site [1].")
