@@ -489,6 +489,35 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
+_M_ARENA_MAX = -8  # mallopt's parameter number for the arena limit, from glibc's malloc.h
+SERVE_ARENAS = 2
+
+
+def limit_malloc_arenas(arenas: int = SERVE_ARENAS) -> bool:
+    """Cap glibc malloc's arenas at ``arenas`` for this process; True if the cap was applied.
+
+    glibc gives each thread that allocates concurrently its own arena, up to 8 per core, and
+    keeps what is freed in each one. Under load the server's 40 pool threads each encode
+    passages, and their arenas held the load test's server at 3.5 GB; two arenas held it at
+    2.0 GB at the same throughput (docs/scaling.md). Call before the request threads start.
+    A ``MALLOC_ARENA_MAX`` set in the environment wins (glibc already applied it), and on a C
+    library without ``mallopt`` (macOS, musl) this does nothing.
+    """
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return False
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return bool(mallopt(_M_ARENA_MAX, arenas))
+
+
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000,
           with_chat: bool = True) -> None:
     """Run the API (and the chat page at /chat) with uvicorn until interrupted."""
@@ -499,6 +528,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000,
                     "ingest (set RAG_API_KEYS)", host)
     from rag.store import claim_store
 
+    limit_malloc_arenas()
     claim_store(settings)
     app = create_app(settings, with_chat=with_chat)
     uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
