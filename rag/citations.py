@@ -23,6 +23,8 @@ from typing import Literal
 from ingest.text import sentence_spans
 from rag.answerers import Draft
 from rag.evidence import (
+    MONTH,
+    MONTHS,
     EvidenceScorer,
     claim_kind_match,
     content_terms,
@@ -47,15 +49,12 @@ _ATTRIBUTION = re.compile(  # "The article from [4] states that X" -> "[4] X"
     r"(?:(?:article|passage|source)s?\s+)?(\[[^\]]{1,12}\])\s+"
     r"(?:states|says|said|reports|reported|mentions|notes|indicates|shows|confirms|explains)\s+"
     r"(?:that\s+)?", re.I)
-_MONTH = ("january", "february", "march", "april", "may", "june", "july", "august",
-          "september", "october", "november", "december")
 _MONTH_ABBREVIATION = re.compile(r"\b(jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)\b\.?", re.I)
+_MONTH_WORD = MONTH + r"[a-z]*\.?"  # "Sept.", "Nov", "November"; group 1 is "sep", "nov"
 _ORDINAL_DAY = re.compile(  # "October 19th" -> "October 19", as news style writes dates
-    r"\b((?:" + "|".join(m[:3] for m in _MONTH) + r")[a-z]*\.?\s+\d{1,2})(?:st|nd|rd|th)\b",
-    re.I)
+    r"\b(" + _MONTH_WORD + r"\s+\d{1,2})(?:st|nd|rd|th)\b", re.I)
 _MONTH_DAY = re.compile(  # "September 20" not followed by a year
-    r"\b(" + "|".join(m[:3] for m in _MONTH) + r")[a-z]*\.?\s+(\d{1,2})\b(?!,?\s*\d{4})(?![\d:])",
-    re.I)
+    r"\b" + _MONTH_WORD + r"\s+(\d{1,2})\b(?!,?\s*\d{4})(?![\d:])", re.I)
 URL = re.compile(r"(?:https?://|www\.)[^\s<>\]\[)(\"']+", re.I)
 _YEAR = re.compile(r"\b(?:1[89]|20)\d\d\b")
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
@@ -184,7 +183,7 @@ def _with_years(claim: str, source: str) -> str:
     """
     def complete(match: re.Match[str]) -> str:
         month, day = match.group(1)[:3], match.group(2)
-        dated = re.search(rf"\b{month}[a-z]*\.?\s+{day}(?:st|nd|rd|th)?,?\s+((?:1[89]|20)\d\d)\b",
+        dated = re.search(rf"\b{month}[a-z]*\.?\s+{day}(?:st|nd|rd|th)?,?\s+({_YEAR.pattern})",
                           source, re.I)
         return f"{match.group()}, {dated.group(1)}" if dated else match.group()
 
@@ -194,7 +193,7 @@ def _with_years(claim: str, source: str) -> str:
 def _month(match: re.Match[str]) -> str:
     """The full name of an abbreviated month ("Nov." -> "november")."""
     short = match.group(1).lower()[:3]
-    return next(m for m in _MONTH if m.startswith(short))
+    return next(m for m in MONTHS if m.startswith(short))
 
 
 def _numbers(text: str) -> set[str]:

@@ -17,9 +17,13 @@ from rag.embeddings import Embedder
 from rag.models import Passage
 
 _WORD = re.compile(r"[\w'’-]+")
+MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
+          "september", "october", "november", "december")
+MONTH = "(" + "|".join(m[:3] for m in MONTHS) + ")"
+"""A month's first three letters, as a regex group ("Sept.", "Nov", "November" all start so)."""
 _YEAR_OR_DATE = re.compile(
-    r"\b(1[89]\d\d|20\d\d)\b|\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d"
-    r"|\b\d{1,2}(st|nd|rd|th)?\s+(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)"
+    r"\b(1[89]\d\d|20\d\d)\b|\b" + MONTH + r"[a-z]*\.?\s+\d"
+    r"|\b\d{1,2}(st|nd|rd|th)?\s+" + MONTH +
     r"|\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today)\b", re.I)
 _NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|"
                      r"million|billion|dozen)\b", re.I)
