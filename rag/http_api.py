@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from rag.answerers import available_generators
 from rag.assistant import Assistant
 from rag.errors import InvalidInput, ModelUnavailable, RagError, StoreLocked, StoreUnavailable
+from rag.memory import limit_malloc_arenas
 from rag.models import MAX_QUESTION_CHARS, Answer, Filters, IngestReport, Strict, Turn
 from rag.settings import Settings
 
@@ -487,35 +488,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return host == "localhost"
-
-
-_M_ARENA_MAX = -8  # mallopt's parameter number for the arena limit, from glibc's malloc.h
-SERVE_ARENAS = 2
-
-
-def limit_malloc_arenas(arenas: int = SERVE_ARENAS) -> bool:
-    """Cap glibc malloc's arenas at ``arenas`` for this process; True if the cap was applied.
-
-    glibc gives each thread that allocates concurrently its own arena, up to 8 per core, and
-    keeps what is freed in each one. Under load the server's 40 pool threads each encode
-    passages, and their arenas held the load test's server at 3.5 GB; two arenas held it at
-    2.0 GB at the same throughput (docs/scaling.md). Call before the request threads start.
-    A ``MALLOC_ARENA_MAX`` set in the environment wins (glibc already applied it), and on a C
-    library without ``mallopt`` (macOS, musl) this does nothing.
-    """
-    if os.environ.get("MALLOC_ARENA_MAX"):
-        return False
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
-    return bool(mallopt(_M_ARENA_MAX, arenas))
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000,

@@ -230,8 +230,10 @@ def create_asgi_app(settings: Settings, assistant: Assistant | None = None,
 
 def run(settings: Settings, port: int = 3000, host: str = "127.0.0.1") -> None:
     """Run the bot: HTTP mode on HOST:PORT (behind your HTTPS proxy), or Socket Mode."""
+    from rag.memory import limit_malloc_arenas
     from rag.store import claim_store
 
+    limit_malloc_arenas()  # first: threads started from here on share two arenas
     claim_store(settings)
     if settings.slack_mode == "socket":
         if not settings.slack_app_token:

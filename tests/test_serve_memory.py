@@ -1,4 +1,6 @@
-"""`rag serve` caps glibc malloc's arenas, so its request threads do not each keep their own.
+"""The servers cap glibc malloc's arenas, so their request threads do not each keep their own.
+
+`rag serve`, the chat page (app.py) and the Slack bot all answer on pools of request threads.
 
 Each check runs in a fresh Python subprocess (an arena cap is process-wide and cannot be undone),
 starts several threads that allocate at once, and counts the arenas glibc's own
@@ -63,7 +65,7 @@ def _arenas(script: str, tmp_path: Path, *args: str) -> int:
 def test_limit_malloc_arenas_caps_the_arenas_threads_get(tmp_path: Path) -> None:
     script = """
         import sys
-        from rag.http_api import limit_malloc_arenas
+        from rag.memory import limit_malloc_arenas
         if sys.argv[1] == "cap":
             assert limit_malloc_arenas(2) is True
         allocate_in_threads()
@@ -75,7 +77,7 @@ def test_limit_malloc_arenas_caps_the_arenas_threads_get(tmp_path: Path) -> None
 
 
 def test_an_environment_setting_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from rag.http_api import limit_malloc_arenas
+    from rag.memory import limit_malloc_arenas
 
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     assert limit_malloc_arenas() is False
@@ -90,5 +92,35 @@ def test_rag_serve_caps_arenas_before_its_request_threads_start(tmp_path: Path) 
 
         uvicorn.run = lambda app, **kwargs: allocate_in_threads()
         raise SystemExit(main(["serve", "--no-chat", "--port", "1"]))
+    """
+    assert _arenas(script, tmp_path) <= 2
+
+
+def test_the_chat_page_caps_arenas_before_gradio_starts(tmp_path: Path) -> None:
+    # The real app.py over an empty seeds folder; only Gradio's launch is replaced.
+    script = """
+        import gradio
+        import app
+
+        gradio.Blocks.launch = lambda self, **kwargs: allocate_in_threads()
+        raise SystemExit(app.main(["--port", "1", "--seeds", "no-seeds-here"]))
+    """
+    assert _arenas(script, tmp_path) <= 2
+
+
+def test_the_slack_bot_caps_arenas_before_its_request_threads_start(tmp_path: Path) -> None:
+    # The real run() and bolt app, against the fake Slack API on loopback (auth.test).
+    script = f"""
+        import sys
+        sys.path.insert(0, {str(REPO / "tests")!r})
+        import uvicorn
+        from fake_slack import BOT_TOKEN, FakeSlack
+        from rag.settings import Settings
+        from rag.slack_bot import run
+
+        uvicorn.run = lambda app, **kwargs: allocate_in_threads()
+        with FakeSlack() as slack:
+            run(Settings(slack_bot_token=BOT_TOKEN, slack_signing_secret="s",
+                         slack_api_url=slack.api_url, slack_mode="http"), port=1)
     """
     assert _arenas(script, tmp_path) <= 2
