@@ -198,6 +198,13 @@ def _median(rows: list[dict[str, Any]], key: str) -> float | None:
     return round(statistics.median(values), 1) if values else None
 
 
+def _llama_build() -> str:
+    """The instruction sets llama.cpp was built with ("AVX2 = 1 | AVX512 = 1 ...")."""
+    import llama_cpp
+
+    return str(llama_cpp.llama_print_system_info().decode()).strip()
+
+
 def speed(name: str, budgets: list[int], threads: int, questions: int,
           work: Path) -> dict[str, Any]:
     """TTFT, prompt tokens and tokens/s of ``name`` for each prompt budget, on two corpora."""
@@ -209,7 +216,8 @@ def speed(name: str, budgets: list[int], threads: int, questions: int,
     # The warm-up question (last) puts the system prompt in the model's cache, as in a session.
     corpora = {"seeds (full-length news)": ([SEEDS], SEED_QUESTIONS[:questions], WARM_UP),
                "rgb dev snippets": ([RGB / "corpus.jsonl"], dev[:questions], dev[-1])}
-    out: dict[str, Any] = {"model": name, "threads": threads, "runs": []}
+    out: dict[str, Any] = {"model": name, "threads": threads, "llama_cpp": _llama_build(),
+                           "runs": []}
     for label, (paths, asked, warm_up) in corpora.items():
         index = work / label.split()[0]
         Assistant(Settings(data_dir=index)).ingest(paths)
