@@ -5,11 +5,15 @@
     .venv/bin/python bench/bench_generators.py --skip-quality --prompt-chars 600,1500,4000
     .venv/bin/python bench/bench_generators.py --skip-speed --generators qwen2.5-coder-1.5b \
         --llm-prompt-chars 1000 --drafts /tmp/drafts-1.5b.json   # answers kept for re-runs
+    .venv/bin/python bench/bench_generators.py --skip-speed --eval-dir bench/seed_probe
 
 Quality (``rag.evaluation.evaluate``, the same Assistant the front ends call) on
 shared/eval/rgb: answer accuracy on the 70 answerable questions (an alias of every answer group
 in the text), refusal rate on the 30 unanswerable ones, false refusals, and the share of
-generated sentences the citation checker could verify.
+generated sentences the citation checker could verify. ``--eval-dir bench/seed_probe`` scores
+the same on 24 questions about the full-length seed article instead (12 it answers, 12 on its
+topic that it does not), written for this project: a small check on full-length news, which the
+dev set's snippets are not.
 
 Speed: the default model answers questions about full-length news (seeds/, 900-character
 chunks) and dev-set snippets through ``Assistant.ask_stream``, with each ``llm_prompt_chars``
@@ -110,8 +114,9 @@ def replaying(drafts: dict[str, str], counts: dict[str, int],
 
 
 def quality(generators: list[str], limit: int | None, threads: int, index_dir: Path,
-            prompt_chars: int | None = None, drafts_file: Path | None = None) -> dict[str, Any]:
-    """rag.evaluation's answer metrics for each generator on the dev set (one shared index)."""
+            prompt_chars: int | None = None, drafts_file: Path | None = None,
+            eval_dir: Path = RGB) -> dict[str, Any]:
+    """rag.evaluation's answer metrics for each generator on an eval set (one shared index)."""
     from rag import generation
     from rag.evaluation import evaluate
     from rag.settings import Settings
@@ -131,9 +136,9 @@ def quality(generators: list[str], limit: int | None, threads: int, index_dir: P
 
         generation.make_chat_model = replaying(drafts, counts, save)  # type: ignore[assignment]
     settings = Settings(**overrides)
-    report = evaluate(RGB / "corpus.jsonl", RGB / "questions.jsonl", settings, generators,
+    report = evaluate(eval_dir / "corpus.jsonl", eval_dir / "questions.jsonl", settings, generators,
                       limit, dense_baseline=False, progress=True, index_dir=index_dir)
-    out: dict[str, Any] = {"n_questions": report["n_questions"],
+    out: dict[str, Any] = {"eval_set": str(eval_dir), "n_questions": report["n_questions"],
                            "n_answerable": report["n_answerable"],
                            "n_unanswerable": report["n_unanswerable"],
                            "llm_prompt_chars": settings.llm_prompt_chars,
@@ -301,6 +306,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--index-dir", type=Path, help="keep the dev-set index here")
+    parser.add_argument("--eval-dir", type=Path, default=RGB,
+                        help="corpus.jsonl and questions.jsonl to score (default: the RGB dev "
+                             "set; bench/seed_probe holds 24 questions on the seed article)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" /
                         "generators.json")
     args = parser.parse_args(argv)
@@ -311,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_quality:
             result["quality"] = quality(args.generators.split(","), args.limit, args.threads,
                                         args.index_dir or work / "rgb-quality",
-                                        args.llm_prompt_chars, args.drafts)
+                                        args.llm_prompt_chars, args.drafts, args.eval_dir)
         if not args.skip_speed:
             budgets = [int(b) for b in args.prompt_chars.split(",")]
             result["speed"] = speed(args.speed_model, budgets, args.threads,
