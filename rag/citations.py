@@ -56,6 +56,11 @@ _ORDINAL_DAY = re.compile(  # "October 19th" -> "October 19", as news style writ
 _MONTH_DAY = re.compile(  # "September 20" not followed by a year
     r"\b" + _MONTH_WORD + r"\s+(\d{1,2})\b(?!,?\s*\d{4})(?![\d:])", re.I)
 URL = re.compile(r"(?:https?://|www\.)[^\s<>\]\[)(\"']+", re.I)
+SPEAKER_WINDOW = 1  # sentences either side of the supporting one where a speaker must be named
+_SPEECH = r"(?:said|says|told|stated|warned|added|argued|claimed|insisted)"
+_SPEAKER = re.compile(  # the surname in "Robert Gates (has) said", "according to Gates"
+    r"\b([A-Z][\w'’-]*)\s+(?:has\s+|had\s+)?" + _SPEECH + r"\b"
+    r"|\b(?i:according to)\s+(?:[A-Z][\w'’.-]*\s+)*?([A-Z][\w'’-]*)\b(?!\s+[A-Z])")
 _YEAR = re.compile(r"\b(?:1[89]|20)\d\d\b")
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 _NAME = re.compile(r"(?<=\s)[A-Z][\w'’.-]*[\w]")
@@ -190,6 +195,25 @@ def _with_years(claim: str, source: str) -> str:
     return _MONTH_DAY.sub(complete, claim)
 
 
+def _speakers(claim: str) -> set[str]:
+    """The surname of whoever the claim says said something ("Robert Gates has said ...")."""
+    names = [m.group(1) or m.group(2) for m in _SPEAKER.finditer(claim)]
+    return content_terms(" ".join(names))
+
+
+def _near(passage: Passage, start: int, end: int, sentences: int = SPEAKER_WINDOW) -> str:
+    """The headline and the sentences within ``sentences`` of the one at start:end.
+
+    A quote's speaker is named in the sentence or next to it, so "Peskov said the Gabala site
+    cannot substitute" is not supported by a passage in which Gates said it and Peskov spoke
+    two sentences later.
+    """
+    spans = sentence_spans(passage.text) or [(0, len(passage.text))]
+    at = next((i for i, (s, e) in enumerate(spans) if s <= start < e), 0)
+    first, last = spans[max(0, at - sentences)][0], spans[min(len(spans) - 1, at + sentences)][1]
+    return f"{passage.headline}\n{passage.text[first:last]}"
+
+
 def _month(match: re.Match[str]) -> str:
     """The full name of an abbreviated month ("Nov." -> "november")."""
     short = match.group(1).lower()[:3]
@@ -234,6 +258,8 @@ class CitationChecker:
         asked = content_terms(" ".join(_NAME.findall(f" {question}")))
         if len(asked & terms) < 0.75 * len(asked):
             asked = set()  # not a passage about what was asked: no name goes unchecked
+        if not _speakers(claim) <= content_terms(_near(passage, start, end)):
+            return False, score, start, end  # the words are there, said by someone else
         for name in content_terms(" ".join(_NAME.findall(claim))) - terms - asked:
             # "Russia" in the claim is fine when the passage says "Russian".
             if len(name) < 4 or not any(t.startswith(name) or name.startswith(t)

@@ -371,6 +371,27 @@ def test_names_the_question_gives_need_not_be_quoted_by_a_passage_about_them(
     assert run(real_answerer, "Who is the CEO of Facebook in 2021?", [apple])[1].refused
 
 
+GABALA = ("Bush has not formally responded to the proposal, but US Defence Secretary Robert "
+          "Gates has said that the Azerbaijani site in Gabala cannot be a substitute for the US "
+          "system. Russian officials have warned that a rejection would reinforce the Kremlin's "
+          "view. \"It will raise more questions,\" Peskov said.")
+
+
+def test_a_quote_is_given_to_the_speaker_named_beside_it(real_answerer, fake):
+    # Both names are in the passage; only Gates is next to what was said (seen on the seed
+    # article: the 1.5B gave Gates's words to Peskov).
+    question = "Who said the Gabala site cannot substitute for the US system?"
+    fake.enqueue("Peskov said the Gabala site cannot substitute for the US system [1].")
+    assert run(real_answerer, question, [news(1, GABALA, 2007)])[1].refused
+    fake.enqueue("According to Peskov, the Gabala site cannot substitute for the US system [1].")
+    assert run(real_answerer, question, [news(1, GABALA, 2007)])[1].refused
+    fake.enqueue("Robert Gates said the Gabala site cannot substitute for the US system [1].")
+    _, draft = run(real_answerer, question, [news(1, GABALA, 2007)])
+    assert not draft.refused and "Gabala" in draft.citations[0].quote
+    fake.enqueue("Peskov said it will raise more questions [1].")  # his own words, beside him
+    assert not run(real_answerer, "What did Peskov say?", [news(1, GABALA, 2007)])[1].refused
+
+
 def test_dates_lose_their_ordinal_suffix_as_news_style_writes_them(real_answerer, fake):
     pixel = news(1, "Google announced the Pixel 6 and Pixel 6 Pro on October 19, 2021.", 2021)
     fake.enqueue("The Pixel 6 was announced on October 19th, 2021 [1].")
