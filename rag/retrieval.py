@@ -139,19 +139,21 @@ class HybridRetriever:
 
         ranked = sorted(fused, key=lambda cid: -fused[cid])
         records = self._records(index, ranked)
-        chosen: list[Passage] = []
+        # At most max_chunks_per_article from one article while others are left; when fewer
+        # articles than that match (a small index, or one long article), the rest of the best
+        # article's chunks fill the k places rather than leaving them empty.
+        live = [cid for cid in ranked if cid in records]  # deleted since the dense query: skip
+        first: list[str] = []
         per_article: dict[str, int] = {}
-        for cid in ranked:
-            if cid not in records:  # deleted since the dense query: never cite it
-                continue
-            text, meta = records[cid]
-            article = str(meta.get("article_id", ""))
-            if per_article.get(article, 0) >= self.settings.max_chunks_per_article:
-                continue
-            per_article[article] = per_article.get(article, 0) + 1
-            chosen.append(passage_from(cid, text, meta, fused[cid], dense_sims.get(cid)))
-            if len(chosen) >= k:
-                break
+        for cid in live:
+            article = str(records[cid][1].get("article_id", ""))
+            if per_article.get(article, 0) < self.settings.max_chunks_per_article:
+                per_article[article] = per_article.get(article, 0) + 1
+                first.append(cid)
+        picked = set(first[:k])
+        picked |= set([cid for cid in live if cid not in picked][: k - len(picked)])
+        chosen = [passage_from(cid, *records[cid], fused[cid], dense_sims.get(cid))
+                  for cid in live if cid in picked]
         self._fill_dense_scores(chosen, vector)
         return chosen
 

@@ -64,6 +64,19 @@ def test_one_long_article_cannot_fill_every_slot(assistant: Assistant) -> None:
     assert len(per_article) >= 2
 
 
+def test_when_other_articles_run_out_the_best_article_fills_the_places(
+        assistant: Assistant) -> None:
+    # Three other articles hold one chunk each: after them, the long article's further chunks
+    # come back instead of empty places, still in rank order.
+    query = "transport authority budget rail timetables officials"
+    got = assistant.retrieve(query, k=8)
+    assert len(got) == 8
+    assert {p.article_id for p in got} >= {p.article_id for p in assistant.retrieve(query, k=4)}
+    assert [p.score for p in got] == sorted((p.score for p in got), reverse=True)
+    only_long = assistant.retrieve(query, k=4, filters={"sources": ["https://rail.example/long"]})
+    assert len(only_long) == 4 and len({p.chunk_id for p in only_long}) == 4
+
+
 def test_filters_by_source_site_and_date(assistant: Assistant) -> None:
     only_city = assistant.retrieve("flight bird strike", k=4,
                                    filters=Filters(sources=["city.example"]))
