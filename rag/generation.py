@@ -84,17 +84,21 @@ class LLMAnswerer:
     def excerpts(self, question: str, passages: Sequence[Passage]) -> list[tuple[int, str]]:
         """(passage index, text shown) for the passages the model sees, in retrieval order.
 
-        Within the character budget the best-scoring sentences are kept; gaps become "…".
+        Within the character budget the best-scoring sentences are kept, each once (chunks
+        overlap); gaps become "…".
         """
         budget = self.settings.llm_prompt_chars
         if sum(len(p.text) for p in passages) <= budget:
             return list(enumerate(p.text for p in passages))
         chosen: dict[int, list[tuple[int, int]]] = {}
+        seen: set[str] = set()  # neighbouring chunks overlap: a sentence is shown once
         used = 0
         for item in self.scorer.score(question, passages):
             length = item.end - item.start
-            if used + length > budget:
+            key = " ".join(item.text.split())
+            if used + length > budget or key in seen:
                 continue
+            seen.add(key)
             chosen.setdefault(item.passage, []).append((item.start, item.end))
             used += length + 2
         shown = []
@@ -107,6 +111,14 @@ class LLMAnswerer:
                 parts.append(text[start:stop])
             shown.append((index, "".join(parts)))
         return shown
+
+    @staticmethod
+    def prompt_variables(question: str, cited: Sequence[Passage],
+                         texts: Sequence[str]) -> dict[str, Any]:
+        """The answer prompt's variables: each passage's title, date and text as quoted data."""
+        return {"question": question, "passages": [
+            {"headline": _attribute(p.headline), "published": p.published or "",
+             "text": _as_data(text)} for p, text in zip(cited, texts, strict=True)]}
 
     # -- the Answerer protocol ---------------------------------------------------------------
     def condense(self, question: str, history: Sequence[Turn]) -> str:
@@ -138,9 +150,7 @@ class LLMAnswerer:
             yield draft
             return
         cited = [passages[i] for i, _ in shown]
-        variables = {"question": question, "passages": [
-            {"headline": _attribute(p.headline), "published": p.published or "",
-             "text": _as_data(text)} for p, (_, text) in zip(cited, shown, strict=True)]}
+        variables = self.prompt_variables(question, cited, [text for _, text in shown])
         self.last_variables = variables
         guard = MarkerFilter(len(cited))
         raw: list[str] = []
