@@ -139,9 +139,9 @@ class HybridRetriever:
 
         ranked = sorted(fused, key=lambda cid: -fused[cid])
         records = self._records(index, ranked)
-        # At most max_chunks_per_article from one article while others are left; when fewer
-        # articles than that match (a small index, or one long article), the rest of the best
-        # article's chunks fill the k places rather than leaving them empty.
+        # At most max_chunks_per_article from one article while other articles are left; when
+        # they run out (a small index, or one long article), the best-ranked of the chunks held
+        # back fill the k places rather than leaving them empty.
         live = [cid for cid in ranked if cid in records]  # deleted since the dense query: skip
         first: list[str] = []
         per_article: dict[str, int] = {}
