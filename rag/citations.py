@@ -258,7 +258,8 @@ class CitationChecker:
         asked = content_terms(" ".join(_NAME.findall(f" {question}")))
         if len(asked & terms) < 0.75 * len(asked):
             asked = set()  # not a passage about what was asked: no name goes unchecked
-        if not _speakers(claim) <= content_terms(_near(passage, start, end)):
+        speakers = _speakers(claim)
+        if speakers and not speakers <= content_terms(_near(passage, start, end)):
             return False, score, start, end  # the words are there, said by someone else
         for name in content_terms(" ".join(_NAME.findall(claim))) - terms - asked:
             # "Russia" in the claim is fine when the passage says "Russian".
