@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel, Field
 
 from rag.embeddings import Embedder
 from rag.models import Citation, Passage, Turn
 from rag.settings import Settings
+
+if TYPE_CHECKING:
+    from rag.evidence import EvidenceScorer
 
 
 class Draft(BaseModel):
@@ -36,8 +39,12 @@ class Answerer(Protocol):
         ...
 
 
-def make_answerer(name: str, settings: Settings, embedder: Embedder) -> Answerer:
-    """The answerer called ``name``: 'auto', 'extractive', a packaged local model, or 'openai'."""
+def make_answerer(name: str, settings: Settings, embedder: Embedder, *,
+                  scorer: EvidenceScorer | None = None) -> Answerer:
+    """The answerer called ``name``: 'auto', 'extractive', a packaged local model, or 'openai'.
+
+    ``scorer`` is shared with the caller's refusal gate, so one answer scores its passages once.
+    """
     if name == "auto":
         from rag.local_models import default_generator
 
@@ -45,10 +52,10 @@ def make_answerer(name: str, settings: Settings, embedder: Embedder) -> Answerer
     if name == "extractive":
         from rag.extractive import ExtractiveAnswerer
 
-        return ExtractiveAnswerer(embedder, settings)
+        return ExtractiveAnswerer(embedder, settings, scorer=scorer)
     from rag.generation import make_llm_answerer
 
-    return make_llm_answerer(name, settings, embedder)
+    return make_llm_answerer(name, settings, embedder, scorer=scorer)
 
 
 def available_generators(settings: Settings) -> list[str]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from rag.answerers import Answerer, Draft, make_answerer
 from rag.condense import split_follow_up
-from rag.embeddings import Embedder, MemoEmbedder, make_embedder
+from rag.embeddings import Embedder, make_embedder
 from rag.errors import InvalidInput
 from rag.evidence import EvidenceScorer
 from rag.extractive import refusal
@@ -63,9 +63,8 @@ class Assistant:
         self.embedder = embedder or make_embedder(self.settings)
         self.store = Store(self.settings, self.embedder)
         self.retriever = HybridRetriever(self.store, self.embedder, self.settings)
-        # The refusal gate and the answerers score the same sentences: they share one memo.
-        self.sentences = MemoEmbedder(self.embedder)
-        self.scorer = EvidenceScorer(self.sentences)
+        # The refusal gate and the answerers score the same sentences: one scorer, one memo.
+        self.scorer = EvidenceScorer(self.embedder)
         self._answerers: dict[str, Answerer] = {}
         if answerer is not None:
             self._answerers[answerer.name] = answerer
@@ -78,7 +77,8 @@ class Assistant:
         name = name or self._default
         with self._lock:
             if name not in self._answerers:
-                self._answerers[name] = make_answerer(name, self.settings, self.sentences)
+                self._answerers[name] = make_answerer(name, self.settings, self.embedder,
+                                                      scorer=self.scorer)
             return self._answerers[name]
 
     def retrieve(self, question: str, filters: FiltersLike = None,

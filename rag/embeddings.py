@@ -8,7 +8,6 @@ import os
 import re
 import threading
 import warnings
-from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -128,40 +127,6 @@ class FakeEmbedder:
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
         return out / norms
-
-
-class MemoEmbedder:
-    """An Embedder that remembers its last ``size`` calls, by their exact list of texts.
-
-    For the sentence scoring of one answer: the refusal gate and the excerpts a model reads
-    score the same question against the same passages, and embedded them twice (0.2 s of the
-    first token on six passages). Whole calls are remembered, not single texts, because the
-    int8-quantized model's vector for a text depends on the batch it is in (by up to 0.04 per
-    dimension here): a cache of single texts would make an answer depend on earlier questions.
-    """
-
-    def __init__(self, inner: Embedder, size: int = 32) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.dimension = inner.dimension
-        self.size = size
-        self._calls: OrderedDict[tuple[str, ...], np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """The inner embedder's vectors for ``texts``; a repeated call is answered from memory."""
-        key = tuple(texts)
-        with self._lock:
-            found = self._calls.get(key)
-            if found is not None:
-                self._calls.move_to_end(key)
-                return found.copy()
-        vectors = self.inner.embed(texts)
-        with self._lock:
-            self._calls[key] = vectors.copy()
-            while len(self._calls) > self.size:
-                self._calls.popitem(last=False)
-        return vectors
 
 
 _cache: dict[tuple[str, str, bool, int], Embedder] = {}

@@ -35,8 +35,8 @@ class ExtractiveAnswerer:
     name = "extractive"
 
     def __init__(self, embedder: Embedder, settings: Settings, *, max_sentences: int = 2,
-                 second_ratio: float = 0.9) -> None:
-        self.scorer = EvidenceScorer(embedder)
+                 second_ratio: float = 0.9, scorer: EvidenceScorer | None = None) -> None:
+        self.scorer = scorer or EvidenceScorer(embedder)
         self.settings = settings
         self.max_sentences = max_sentences
         self.second_ratio = second_ratio

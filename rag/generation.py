@@ -46,11 +46,12 @@ class LLMAnswerer:
     """Writes answers with a chat model; every sentence it keeps is checked against a passage."""
 
     def __init__(self, name: str, model: BaseChatModel, embedder: Embedder, settings: Settings,
-                 *, checker: CitationChecker | None = None) -> None:
+                 *, checker: CitationChecker | None = None,
+                 scorer: EvidenceScorer | None = None) -> None:
         self.name = name
         self.model = model
         self.settings = settings
-        self.scorer = EvidenceScorer(embedder)
+        self.scorer = scorer or EvidenceScorer(embedder)
         self.checker = checker or CitationChecker(self.scorer)
         self.last_raw = ""
         self.last_variables: dict[str, Any] = {}
@@ -229,6 +230,7 @@ def _openai_model(settings: Settings) -> BaseChatModel:
         **extra)
 
 
-def make_llm_answerer(name: str, settings: Settings, embedder: Embedder) -> Answerer:
+def make_llm_answerer(name: str, settings: Settings, embedder: Embedder, *,
+                      scorer: EvidenceScorer | None = None) -> Answerer:
     """The answerer for a packaged local model name or 'openai'."""
-    return LLMAnswerer(name, make_chat_model(name, settings), embedder, settings)
+    return LLMAnswerer(name, make_chat_model(name, settings), embedder, settings, scorer=scorer)

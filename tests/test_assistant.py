@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,31 @@ def test_evidence_memo_cleared_by_another_request_does_not_fail_this_one() -> No
                       text="Putin offered a radar in Azerbaijan instead.", start=0, end=45)
     got = scorer.score("What did Putin offer?", [passage])
     assert got and "Azerbaijan" in got[0].text
+
+
+def test_an_answer_scores_its_passages_sentences_once(tmp_path: Path) -> None:
+    # The refusal gate and the answerer share one EvidenceScorer: its memo serves the second.
+    import numpy as np
+
+    from rag.embeddings import FakeEmbedder
+    from rag.settings import Settings
+
+    class Counting(FakeEmbedder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls: list[tuple[str, ...]] = []
+
+        def embed(self, texts: Sequence[str]) -> np.ndarray:
+            self.calls.append(tuple(texts))
+            return super().embed(texts)
+
+    inner = Counting()
+    settings = Settings(data_dir=tmp_path / "data", embedding_backend="fake",
+                        generator="extractive")
+    assistant = Assistant(settings, embedder=inner)
+    assistant.ingest([SEEDS])
+    inner.calls.clear()
+    answer = assistant.ask(SEED_QUESTION)
+    assert not answer.refused
+    scoring = [c for c in inner.calls if len(c) > 1]  # the gate's and the answerer's batches
+    assert scoring and len(scoring) == len(set(scoring))
