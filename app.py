@@ -28,7 +28,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--data-dir",
                         help="where the index lives (default: $RAG_DATA_DIR or .data)")
-    parser.add_argument("--generator", help="extractive, a local model name, or openai")
+    parser.add_argument("--answerer", "--generator", dest="answerer",
+                        help="extractive, a local model name, or openai")
     parser.add_argument("--seeds", type=Path, default=SEEDS,
                         help="articles to ingest when the index is empty (default: seeds/)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
@@ -37,24 +38,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    from rag.memory import limit_malloc_arenas
-
-    limit_malloc_arenas()  # first: threads started from here on share two arenas
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     from rag.assistant import Assistant
-    from rag.chat_ui import build_demo, serve_options
+    from rag.chat import build_demo, serve_options
+    from rag.process import start_service
     from rag.settings import Settings
-    from rag.store import claim_store
 
     overrides: dict[str, object] = {}
     if args.data_dir:
         overrides["data_dir"] = args.data_dir
-    if args.generator:
-        overrides["generator"] = args.generator
+    if args.answerer:
+        overrides["answerer"] = args.answerer
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
-        claim_store(settings)  # the chat reads for hours: no other process may write under it
+        start_service(settings)  # the chat reads for hours: no other process may write under it
         assistant = Assistant(settings)
         if assistant.stats()["chunks"] == 0 and args.seeds.is_dir():
             print(f"Empty index: adding the articles in {args.seeds} ...", file=sys.stderr)

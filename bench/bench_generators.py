@@ -71,9 +71,9 @@ def replaying(drafts: dict[str, str], counts: dict[str, int],
     from langchain_core.messages import AIMessage, AIMessageChunk
     from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-    from rag import generation
+    from rag.llm import factory as llm_factory
 
-    real = generation.make_chat_model
+    real = llm_factory.make_chat_model
 
     class Replay(BaseChatModel):
         inner: Any
@@ -117,8 +117,8 @@ def quality(generators: list[str], limit: int | None, threads: int, index_dir: P
             prompt_chars: int | None = None, drafts_file: Path | None = None,
             eval_dir: Path = RGB) -> dict[str, Any]:
     """rag.evaluation's answer metrics for each generator on an eval set (one shared index)."""
-    from rag import generation
     from rag.evaluation import evaluate
+    from rag.llm import factory as llm_factory
     from rag.settings import Settings
 
     overrides: dict[str, Any] = {"llm_threads": threads}
@@ -134,7 +134,7 @@ def quality(generators: list[str], limit: int | None, threads: int, index_dir: P
         def save() -> None:  # after every new answer: a long run stopped half-way still counts
             path.write_text(json.dumps(drafts, indent=0) + "\n", encoding="utf-8")
 
-        generation.make_chat_model = replaying(drafts, counts, save)  # type: ignore[assignment]
+        llm_factory.make_chat_model = replaying(drafts, counts, save)  # type: ignore[assignment]
     settings = Settings(**overrides)
     report = evaluate(eval_dir / "corpus.jsonl", eval_dir / "questions.jsonl", settings, generators,
                       limit, dense_baseline=False, progress=True, index_dir=index_dir)
@@ -146,7 +146,7 @@ def quality(generators: list[str], limit: int | None, threads: int, index_dir: P
                            "generators": {}}
     if drafts_file is not None:
         out["drafts"] = {"file": str(drafts_file), **counts}
-    for name, metrics in report["generators"].items():
+    for name, metrics in report["answerers"].items():
         if "error" in metrics:
             out["generators"][name] = {"error": metrics["error"]}
             continue
@@ -162,14 +162,14 @@ def quality(generators: list[str], limit: int | None, threads: int, index_dir: P
 
 
 def _one(assistant: Any, question: str, name: str) -> dict[str, Any]:
-    from rag.generation import LLMAnswerer
-    from rag.models import Answer
+    from rag.answering.llm_answerer import LLMAnswerer
+    from rag.records import Answer
 
     started, cpu_started = time.perf_counter(), time.process_time()
     first = last = cpu_first = cpu_last = None
     pieces = 0
     answer: Answer | None = None
-    for event in assistant.ask_stream(question, generator=name):
+    for event in assistant.ask_stream(question, answerer=name):
         now = time.perf_counter()
         if isinstance(event, Answer):
             answer = event
@@ -287,7 +287,7 @@ def tables(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from rag.local_models import DEFAULT_MODEL
+    from rag.llm.local_models import DEFAULT_MODEL
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

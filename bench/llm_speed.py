@@ -25,20 +25,20 @@ def _prompts(count: int) -> list[str]:
 def bench_llm(work: Path, prompts: int, quick: bool,
               only: list[str] | None = None) -> dict[str, Any]:
     """TTFT and tokens/s per model; models whose weights are missing are listed as skipped."""
-    from rag.answerers import available_generators
+    from rag.answering.factory import available_answerers
     from rag.assistant import Assistant
-    from rag.models import Answer
+    from rag.records import Answer
     from rag.settings import Settings
 
     try:
-        import rag.local_models  # noqa: F401
+        import rag.llm.local_models  # noqa: F401
     except ImportError:
-        return {"skipped": {"local models": "rag.local_models is not available"}, "models": {}}
+        return {"skipped": {"local models": "rag.llm.local_models is not available"}, "models": {}}
     out: dict[str, Any] = {"models": {}, "skipped": {}, "method": (__doc__ or "").strip()}
     from bench.quality import shared_index
 
     settings = Settings(data_dir=shared_index(work))
-    names = [g for g in available_generators(settings) if g not in ("extractive", "openai")
+    names = [g for g in available_answerers(settings) if g not in ("extractive", "openai")
              and (only is None or g in only)]
     if quick:
         names = names[-1:]
@@ -79,7 +79,7 @@ def _one(assistant: Any, question: str, name: str, answer_type: type) -> dict[st
     first = last = None
     pieces = 0
     final: Any = None
-    for event in assistant.ask_stream(question, generator=name):
+    for event in assistant.ask_stream(question, answerer=name):
         now = time.perf_counter()
         if isinstance(event, answer_type):
             final = event

@@ -115,7 +115,7 @@ class Server:
         script = Path(sys.executable).parent / "rag"
         head = [str(script)] if script.exists() else [sys.executable, "-m", "rag.cli"]
         return head + ["--data-dir", str(self.store), "serve", "--host", "127.0.0.1", "--port",
-                       str(self.port), "--generator", "extractive", "--no-chat"]
+                       str(self.port), "--answerer", "extractive", "--no-chat"]
 
     def start(self) -> Server:
         """Start the server and wait (bounded) until /health says ok."""
@@ -187,7 +187,7 @@ def _load() -> float:
 
 def _stats(latencies: Sequence[float]) -> dict[str, float | None]:
     """p50 / p95 (nearest rank) / max in milliseconds."""
-    from rag.evaluation import percentiles
+    from rag.evaluation.metrics import percentiles
 
     out: dict[str, float | None] = dict(percentiles(latencies))
     out["max"] = round(max(latencies), 1) if latencies else None
@@ -350,7 +350,7 @@ def run(store: Path, *, levels: Sequence[int] = (1, 8, 32), requests: int = 100,
     from rag.settings import Settings
 
     qs = questions(n_questions)
-    assistant = Assistant(Settings(data_dir=store, generator="extractive"))
+    assistant = Assistant(Settings(data_dir=store, answerer="extractive"))
     # Loads the encoder and the BM25 index before anything is timed.
     measure_baseline(assistant, qs[-warmup:], warmup, baseline_thread)
     expected: dict[int, str] = {}  # the in-process answers, filled by the first baseline

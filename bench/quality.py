@@ -31,7 +31,7 @@ def naive_retrieval(corpus: Path, questions: Path, work: Path, embedding: Any) -
     """
     from ingest.pipeline import article_id
     from ingest.text import clean_text
-    from rag.evaluation import first_gold_rank, percentiles, retrieval_metrics
+    from rag.evaluation.metrics import first_gold_rank, percentiles, retrieval_metrics
 
     aid = {str(r["id"]): article_id(clean_text(r["text"])) for r in _records(corpus)}
     with tempfile.TemporaryDirectory(dir=work) as folder:
@@ -72,7 +72,7 @@ def _subset(questions: Path, count: int, folder: Path) -> Path:
 def bench_quality(work: Path, llm_questions: int, quick: bool,
                   only: list[str] | None = None) -> dict[str, Any]:
     """Extractive on every question, each installed local model on a subset, naive beside."""
-    from rag.answerers import available_generators
+    from rag.answering.factory import available_answerers
     from rag.evaluation import evaluate
     from rag.settings import Settings
 
@@ -86,7 +86,7 @@ def bench_quality(work: Path, llm_questions: int, quick: bool,
         "ours_dense_only": {k: report["dense_baseline"][k]
                             for k in (*RETRIEVAL_KEYS, "latency_ms")},
         "ingest_seconds": report["ingest_seconds"],
-        "answerers": {"extractive": _answer_block(report["generators"]["extractive"],
+        "answerers": {"extractive": _answer_block(report["answerers"]["extractive"],
                                                   report["n_questions"])},
     }
     out["naive"] = naive_retrieval(RGB_CORPUS, questions, work, naive.embeddings())
@@ -94,7 +94,7 @@ def bench_quality(work: Path, llm_questions: int, quick: bool,
           f"{out['naive']['hit@4']}; extractive accuracy "
           f"{out['answerers']['extractive']['answer_accuracy']}", flush=True)
 
-    models = [g for g in available_generators(settings) if g not in ("extractive", "openai")
+    models = [g for g in available_answerers(settings) if g not in ("extractive", "openai")
               and (only is None or g in only)]
     if quick:
         models = models[-1:]  # the smallest, listed last
@@ -109,7 +109,7 @@ def bench_quality(work: Path, llm_questions: int, quick: bool,
         started = time.perf_counter()
         llm = evaluate(RGB_CORPUS, subset, settings, [name], index_dir=index,
                        dense_baseline=False)
-        block = llm["generators"][name]
+        block = llm["answerers"][name]
         if "error" in block:
             skipped[name] = block["error"]
             continue

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from bench.corpus import RGB_QUESTIONS, chunk_texts, sentence_pool
-from rag.evaluation import percentiles
+from rag.evaluation.metrics import percentiles
 
 BUILD_VERSION = "1"  # bump when the synthetic store's recipe changes
 _BATCH = 5000
@@ -110,7 +110,8 @@ def _time(fn: Any, queries: Sequence[str]) -> list[float]:
 def bench_size(size: int, folder: Path, embedder: Any, queries: Sequence[str],
                warmup: int = 5) -> dict[str, Any]:
     """Latency percentiles of each retriever over a store of ``size`` chunks."""
-    from rag.retrieval import DenseRetriever, HybridRetriever
+    from rag.retrieval.dense import DenseRetriever
+    from rag.retrieval.hybrid import HybridRetriever
     from rag.store import Store
 
     built = build_store(size, folder, embedder)

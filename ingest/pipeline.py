@@ -14,13 +14,12 @@ from typing import Any
 from ingest.chunking import chunk_text
 from ingest.loaders import SUPPORTED_SUFFIXES, Article, Skip, load_file
 from rag.embeddings import Embedder, make_embedder
-from rag.models import IngestReport
+from rag.records import IngestReport
 from rag.settings import Settings
-from rag.store import DIRTY_PREFIX, GENERATION_ID, RunMarker, Store, write_lock
+from rag.store import RunMarker, Store, write_lock
 
 log = logging.getLogger(__name__)
 
-_PAGE = 5000
 _SWEEP_WAIT_S = 0.5
 
 
@@ -83,30 +82,16 @@ class Ingestor:
     # -- manifest ---------------------------------------------------------------------------
     def _manifest(self) -> dict[str, dict[str, Any]]:
         """Key -> {article_id, path} for every tracked source."""
-        out: dict[str, dict[str, Any]] = {}
-        offset = 0
-        while True:
-            got = self.store.sources.get(include=["metadatas"], limit=_PAGE, offset=offset)
-            for rid, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
-                if rid != GENERATION_ID and not rid.startswith(DIRTY_PREFIX) and meta:
-                    out[str(meta["key"])] = dict(meta)
-            if len(got["ids"]) < _PAGE:
-                return out
-            offset += _PAGE
+        return self.store.manifest()
 
     def _sweep_orphans(self, live: set[str], marker: RunMarker | None = None) -> int:
         """Delete chunks of articles no source refers to (left by an interrupted run)."""
         orphans: set[str] = set()
-        offset = 0
-        while True:
+        for page in self.store.chunk_pages():
             if marker is not None:
                 marker.beat("sweeping", force=False)
-            got = self.store.chunks.get(include=["metadatas"], limit=_PAGE, offset=offset)
-            orphans.update(str(m["article_id"]) for m in got["metadatas"] or []
-                           if m and m.get("article_id") not in live)
-            if len(got["ids"]) < _PAGE:
-                break
-            offset += _PAGE
+            orphans.update(str(c.metadata["article_id"]) for c in page
+                           if c.metadata and c.metadata.get("article_id") not in live)
         for aid in orphans:
             self.store.chunks.delete(where={"article_id": aid})
         return len(orphans)

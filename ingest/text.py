@@ -1,9 +1,12 @@
-"""Text hygiene and sentence boundaries shared by loaders, chunking and answering."""
+"""Text hygiene, sentence boundaries and stemming shared by loaders, chunking, search, answering."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
 
 # Zero-width characters, bidi controls and other invisible format characters can hide
 # instructions from a reader while a model still sees them: they never enter the index.
@@ -66,3 +69,20 @@ def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
     while end > start and text[end - 1].isspace():
         end -= 1
     return start, end
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def stem(word: str) -> str:
+    """The English Snowball stem of ``word`` (a module function, so BM25 indexes pickle)."""
+    return str(_stemmer().stemWord(word))
+
+
+def stems(words: Iterable[str]) -> list[str]:
+    """The English Snowball stems of ``words``, in order."""
+    return [str(w) for w in _stemmer().stemWords(list(words))]

@@ -2,7 +2,7 @@
 
 from rag.assistant import Assistant
 from rag.errors import RagError
-from rag.models import Answer, Citation, Filters, IngestReport, Passage, Turn
+from rag.records import Answer, Citation, Filters, IngestReport, Passage, Turn
 from rag.settings import Settings
 
 __all__ = ["Answer", "Assistant", "Citation", "Filters", "IngestReport", "Passage", "RagError",

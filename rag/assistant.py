@@ -6,18 +6,21 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rag.answerers import Answerer, Draft, make_answerer
-from rag.condense import split_follow_up
+from rag.answering.base import Answerer, Draft, refusal
+from rag.answering.condense import split_follow_up
+from rag.answering.evidence import EvidenceScorer
+from rag.answering.factory import make_answerer
 from rag.embeddings import Embedder, make_embedder
-from rag.errors import InvalidInput
-from rag.evidence import EvidenceScorer
-from rag.extractive import refusal
-from rag.models import MAX_QUESTION_CHARS, Answer, Filters, IngestReport, Passage, Turn
-from rag.retrieval import HybridRetriever
+from rag.errors import InvalidInput, StoreLocked
+from rag.records import MAX_QUESTION_CHARS, Answer, Filters, IngestReport, Passage, Turn
+from rag.retrieval.hybrid import HybridRetriever
 from rag.settings import Settings
 from rag.store import Store
+
+if TYPE_CHECKING:
+    from ingest.uploads import Upload
 
 HistoryLike = Sequence[Turn | dict[str, Any]] | None
 FiltersLike = Filters | dict[str, Any] | None
@@ -68,8 +71,9 @@ class Assistant:
         self._answerers: dict[str, Answerer] = {}
         if answerer is not None:
             self._answerers[answerer.name] = answerer
-        self._default = answerer.name if answerer is not None else self.settings.generator
+        self._default = answerer.name if answerer is not None else self.settings.answerer
         self._lock = threading.Lock()
+        self._uploading = threading.Lock()
 
     # -- answering --------------------------------------------------------------------------
     def answerer(self, name: str | None = None) -> Answerer:
@@ -88,11 +92,11 @@ class Assistant:
                                        _filters(filters))
 
     def ask(self, question: str, history: HistoryLike = None, filters: FiltersLike = None, *,
-            top_k: int | None = None, generator: str | None = None) -> Answer:
+            top_k: int | None = None, answerer: str | None = None) -> Answer:
         """Answer ``question`` from the articles, with [n] citations, or refuse plainly."""
         answer: Answer | None = None
         for event in self.ask_stream(question, history, filters, top_k=top_k,
-                                     generator=generator):
+                                     answerer=answerer):
             if isinstance(event, Answer):
                 answer = event
         assert answer is not None
@@ -100,7 +104,7 @@ class Assistant:
 
     def ask_stream(self, question: str, history: HistoryLike = None,
                    filters: FiltersLike = None, *, top_k: int | None = None,
-                   generator: str | None = None) -> Iterator[str | Answer]:
+                   answerer: str | None = None) -> Iterator[str | Answer]:
         """Yield answer text as it is written, then the finished ``Answer``."""
         started = time.perf_counter()
         question = _question(question)
@@ -109,11 +113,11 @@ class Assistant:
         k = self.settings.top_k if top_k is None else top_k
         if not 1 <= k <= 20:
             raise InvalidInput("top_k must be between 1 and 20.")
-        answerer = self.answerer(generator)
+        writer = self.answerer(answerer)
         timings: dict[str, float] = {}
 
         mark = time.perf_counter()
-        standalone = answerer.condense(question, turns) if turns else question
+        standalone = writer.condense(question, turns) if turns else question
         timings["condense_ms"] = (time.perf_counter() - mark) * 1000
 
         mark = time.perf_counter()
@@ -126,7 +130,7 @@ class Assistant:
             draft = refusal(question)
             yield draft.text
         else:
-            for event in answerer.stream(standalone, passages):
+            for event in writer.stream(standalone, passages):
                 if isinstance(event, Draft):
                     draft = event
                 else:
@@ -136,7 +140,7 @@ class Assistant:
         assert draft is not None, "an answerer must finish with a Draft"
         yield Answer(
             question=question, standalone_question=standalone, text=draft.text,
-            citations=draft.citations, refused=draft.refused, generator=answerer.name,
+            citations=draft.citations, refused=draft.refused, answerer=writer.name,
             supported_sentences=draft.supported_sentences,
             total_sentences=draft.total_sentences,
             timings_ms={key: round(value, 1) for key, value in timings.items()},
@@ -162,8 +166,24 @@ class Assistant:
         finally:
             self.retriever.lexical.invalidate()
 
+    def add_uploads(self, uploads: Sequence[Upload]) -> IngestReport:
+        """Keep uploaded files under the data directory and ingest them (``ingest.uploads``).
+
+        The report names files as they were uploaded, never by the server's paths.
+        """
+        from ingest.uploads import accepted
+
+        if not self._uploading.acquire(timeout=300):
+            raise StoreLocked("Another upload is still being added; try again shortly.")
+        try:
+            with accepted(uploads, self.settings.data_dir / "uploads",
+                          max_bytes=self.settings.max_upload_bytes,
+                          max_file_bytes=self.settings.max_file_bytes) as batch:
+                report = self.ingest(batch.paths) if batch.paths else IngestReport()
+            return batch.report(report)
+        finally:
+            self._uploading.release()
+
     def stats(self) -> dict[str, int]:
-        """How much is indexed."""
-        articles = {str(m["article_id"]) for m in self.store.sources.get(
-            include=["metadatas"])["metadatas"] or [] if m and "article_id" in m}
-        return {"articles": len(articles), "chunks": self.store.chunks.count()}
+        """How much is indexed: articles and chunks."""
+        return self.store.stats()

@@ -17,8 +17,8 @@ def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     overrides = {}
     if getattr(args, "data_dir", None):
         overrides["data_dir"] = args.data_dir
-    if getattr(args, "generator", None):
-        overrides["generator"] = args.generator
+    if getattr(args, "answerer", None):
+        overrides["answerer"] = args.answerer
     return Settings(**overrides)
 
 
@@ -40,7 +40,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     """Answer one question and print its sources."""
     from rag.assistant import Assistant
-    from rag.models import Filters
+    from rag.records import Filters
 
     filters = Filters(sources=args.source or None, published_from=args.since,
                       published_to=args.until)
@@ -61,7 +61,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the HTTP API (and the chat page) on HOST:PORT."""
-    from rag.http_api import serve
+    from rag.api.serve import serve
 
     serve(_settings(args), host=args.host, port=args.port, with_chat=not args.no_chat)
     return 0
@@ -69,7 +69,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Evaluate on a corpus and question set."""
-    from rag.evaluation import run_cli
+    from rag.evaluation.report import run_cli
 
     return run_cli(args)
 
@@ -106,7 +106,8 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="answer a question from the indexed articles")
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print the Answer as JSON")
-    p.add_argument("--generator", help="extractive, a local model name, or openai")
+    p.add_argument("--answerer", "--generator", dest="answerer",
+                   help="extractive, a local model name, or openai")
     p.add_argument("--top-k", type=int, default=None, help="passages to answer from")
     p.add_argument("--source", action="append", help="only this source or site (repeatable)")
     p.add_argument("--since", type=_date, help="published on or after YYYY-MM-DD")
@@ -116,19 +117,21 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the HTTP API")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--generator", help="extractive, a local model name, or openai")
+    p.add_argument("--answerer", "--generator", dest="answerer",
+                   help="extractive, a local model name, or openai")
     p.add_argument("--no-chat", action="store_true", help="do not mount the chat page at /chat")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("slack", help="run the Slack bot")
     p.add_argument("--port", type=int, default=3000, help="HTTP mode's port")
-    p.add_argument("--generator", help="extractive, a local model name, or openai")
+    p.add_argument("--answerer", "--generator", dest="answerer",
+                   help="extractive, a local model name, or openai")
     p.set_defaults(func=cmd_slack)
 
     p = sub.add_parser("eval", help="measure retrieval and answers on a question set")
     p.add_argument("--corpus", required=True)
     p.add_argument("--questions", required=True)
-    p.add_argument("--generator", action="append",
+    p.add_argument("--answerer", "--generator", dest="answerer", action="append",
                    help="answerer(s) to compare (repeatable; default extractive)")
     p.add_argument("--json-out", help="write the JSON report here")
     p.add_argument("--limit", type=int, help="only the first N questions")

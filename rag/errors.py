@@ -23,3 +23,7 @@ class ChecksumMismatch(ModelUnavailable):
 
 class InvalidInput(RagError):
     """A question, filter or file was rejected before any work was done."""
+
+
+class TooLarge(InvalidInput):
+    """A request or an upload is over its size limit."""

@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
@@ -17,7 +17,7 @@ class Settings(BaseSettings):
     """All configuration of the assistant; ``RAG_DATA_DIR`` moves every piece of state."""
 
     model_config = SettingsConfigDict(
-        env_prefix="RAG_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="RAG_", env_file=".env", extra="ignore", frozen=True, populate_by_name=True
     )
 
     data_dir: Path = Field(default=Path(".data"), description="Index, manifests and caches.")
@@ -60,10 +60,13 @@ class Settings(BaseSettings):
     rrf_k: int = 60
 
     # Answering
-    generator: str = Field(
+    answerer: str = Field(
         default="auto",
-        description="auto (the default local model if installed, else extractive), extractive, "
-                    "a packaged local model name, or 'openai' for a compatible server.",
+        # RAG_GENERATOR is the name this setting had before; it still works.
+        validation_alias=AliasChoices("RAG_ANSWERER", "RAG_GENERATOR"),
+        description="Who writes the answers: auto (the default local model if installed, else "
+                    "extractive), extractive, a packaged local model name, or 'openai' for a "
+                    "compatible server. Env: RAG_ANSWERER (or the older RAG_GENERATOR).",
     )
     relevance_threshold: float = Field(
         default=0.5, description="Below this best-sentence score no answerer is called: refuse."

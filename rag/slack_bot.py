@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from rag.assistant import Assistant
 from rag.errors import RagError
-from rag.models import Answer, Citation, Turn
+from rag.records import Answer, Citation, Turn
 from rag.settings import Settings
 
 if TYPE_CHECKING:
@@ -210,7 +210,7 @@ def create_asgi_app(settings: Settings, assistant: Assistant | None = None,
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
-    from rag.http_api import BodyLimit
+    from rag.api.middleware import BodyLimit
 
     bolt = app or build_app(settings, assistant)
 
@@ -230,11 +230,9 @@ def create_asgi_app(settings: Settings, assistant: Assistant | None = None,
 
 def run(settings: Settings, port: int = 3000, host: str = "127.0.0.1") -> None:
     """Run the bot: HTTP mode on HOST:PORT (behind your HTTPS proxy), or Socket Mode."""
-    from rag.memory import limit_malloc_arenas
-    from rag.store import claim_store
+    from rag.process import start_service
 
-    limit_malloc_arenas()  # first: threads started from here on share two arenas
-    claim_store(settings)
+    start_service(settings)
     if settings.slack_mode == "socket":
         if not settings.slack_app_token:
             raise RagError("Set RAG_SLACK_APP_TOKEN to an xapp- token for Socket Mode.")

@@ -9,10 +9,12 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import numpy as np
 
 from rag.embeddings import Embedder
 from rag.errors import StoreLocked, StoreUnavailable
@@ -21,6 +23,17 @@ from rag.settings import Settings
 log = logging.getLogger(__name__)
 
 GENERATION_ID = "__generation__"
+DIRTY_PREFIX = "__dirty__"  # ingest runs' markers; also the one marker older versions wrote
+PAGE = 5000  # records per Chroma read when paging through a whole collection
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """One chunk as stored: its id, text (when asked for) and metadata."""
+
+    id: str
+    text: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def _chroma_embedding_function(embedder: Embedder) -> Any:
@@ -103,7 +116,11 @@ def open_client(settings: Settings) -> Any:
 
 
 class Store:
-    """The chunk collection and its manifest of sources, in one Chroma database."""
+    """The chunk collection and its manifest of sources, in one Chroma database.
+
+    Readers ask the methods below. The two collections (``chunks``, ``sources``) are open to
+    the ingest pipeline, the store's one writer, which keeps them consistent.
+    """
 
     def __init__(self, settings: Settings, embedder: Embedder) -> None:
         self.settings = settings
@@ -127,6 +144,87 @@ class Store:
         if stored and stored != embedder.name and self.chunks.count():
             log.warning("index was built with %s, querying with %s", stored, embedder.name)
 
+    # -- reading ----------------------------------------------------------------------------
+    def count(self) -> int:
+        """How many chunks are stored."""
+        return int(self.chunks.count())
+
+    def chunk_pages(self, *, text: bool = False) -> Iterator[list[StoredChunk]]:
+        """Every stored chunk with its metadata (and text), a page at a time."""
+        include = ["documents", "metadatas"] if text else ["metadatas"]
+        offset = 0
+        while True:
+            got = self.chunks.get(include=include, limit=PAGE, offset=offset)
+            docs = got.get("documents") or [""] * len(got["ids"])
+            yield [StoredChunk(cid, doc or "", dict(meta or {})) for cid, doc, meta in
+                   zip(got["ids"], docs, got["metadatas"] or [], strict=True)]
+            if len(got["ids"]) < PAGE:
+                return
+            offset += PAGE
+
+    def all_chunks(self, *, text: bool = True) -> list[StoredChunk]:
+        """Every stored chunk, in one list."""
+        return [chunk for page in self.chunk_pages(text=text) for chunk in page]
+
+    def manifest(self) -> dict[str, dict[str, Any]]:
+        """Every tracked source (a file, or a record in one) by key: its path and article id."""
+        out: dict[str, dict[str, Any]] = {}
+        offset = 0
+        while True:
+            got = self.sources.get(include=["metadatas"], limit=PAGE, offset=offset)
+            for rid, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
+                if rid != GENERATION_ID and not rid.startswith(DIRTY_PREFIX) and meta:
+                    out[str(meta["key"])] = dict(meta)
+            if len(got["ids"]) < PAGE:
+                return out
+            offset += PAGE
+
+    def stats(self) -> dict[str, int]:
+        """How much is indexed: distinct articles and chunks."""
+        articles = {str(m["article_id"]) for m in self.manifest().values() if "article_id" in m}
+        return {"articles": len(articles), "chunks": self.count()}
+
+    def records(self, ids: Sequence[str]) -> dict[str, StoredChunk]:
+        """The stored chunks of ``ids`` (text and metadata), by id; missing ids are left out."""
+        if not ids:
+            return {}
+        got = self.chunks.get(ids=list(ids), include=["documents", "metadatas"])
+        return {cid: StoredChunk(cid, doc or "", dict(meta or {})) for cid, doc, meta in
+                zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)}
+
+    def documents(self, ids: Sequence[str]) -> dict[str, str]:
+        """The stored text of each chunk of ``ids``, by id."""
+        return {cid: chunk.text for cid, chunk in self.records(ids).items()}
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored embedding of each chunk of ``ids``, by id."""
+        if not ids:
+            return {}
+        got = self.chunks.get(ids=list(ids), include=["embeddings"])
+        return {cid: np.asarray(vector, dtype=np.float32)
+                for cid, vector in zip(got["ids"], got["embeddings"], strict=True)}
+
+    def nearest(self, vector: np.ndarray, n: int, where: dict[str, Any] | None = None, *,
+                records: bool = False) -> list[tuple[StoredChunk, float]]:
+        """The ``n`` chunks nearest to ``vector`` under ``where``, with cosine similarities.
+
+        Without ``records`` only ids come back (no text or metadata is read).
+        """
+        count = self.count()
+        if count == 0:
+            return []
+        include: list[Any] = ["documents", "metadatas", "distances"] if records \
+            else ["distances"]
+        got = self.chunks.query(query_embeddings=[vector], n_results=min(n, count), where=where,
+                                include=include)
+        ids = got["ids"][0]
+        docs = (got.get("documents") or [[""] * len(ids)])[0]
+        metas = (got.get("metadatas") or [[{}] * len(ids)])[0]
+        return [(StoredChunk(cid, doc or "", dict(meta or {})), 1.0 - float(dist))
+                for cid, doc, meta, dist in zip(ids, docs, metas, (got["distances"] or [[]])[0],
+                                                strict=True)]
+
+    # -- change stamps --------------------------------------------------------------------------
     def generation(self) -> str:
         """A stamp that changes whenever the indexed content changes (for derived caches)."""
         got = self.sources.get(ids=[GENERATION_ID], include=["metadatas"])
@@ -205,7 +303,6 @@ def write_lock(settings: Settings) -> Iterator[None]:
 
 
 # -- dirty markers: one per ingest run --------------------------------------------------------
-DIRTY_PREFIX = "__dirty__"  # also the id of the single marker that older versions wrote
 MarkerState = Literal["running", "sweeping", "failed"]
 
 

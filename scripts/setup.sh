@@ -66,11 +66,9 @@ if [ ! -e "$stamp" ]; then
   touch "$stamp"
 fi
 
-if [ -f rag/local_models.py ]; then
-  .venv/bin/python -m rag.local_models install --default-only
-  # The tests' small model (SmolLM2-135M): fast real-model tests of the plumbing.
-  if [ "$want_test" = 1 ]; then .venv/bin/python -m rag.local_models install smollm2-135m; fi
-fi
+.venv/bin/python -m rag.llm.local_models install --default-only
+# The tests' small model (SmolLM2-135M): fast real-model tests of the plumbing.
+if [ "$want_test" = 1 ]; then .venv/bin/python -m rag.llm.local_models install smollm2-135m; fi
 
 if [ "$want_test" = 1 ] && ! command -v chromedriver >/dev/null; then
   echo "setup: installing Debian's chromium and chromium-driver for the browser tests" >&2

@@ -39,7 +39,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def require_model(name: str) -> None:
     """Skip when a packaged language model cannot run here; under CI that is a failure."""
-    from rag.local_models import installed_models
+    from rag.llm.local_models import installed_models
     from rag.settings import Settings
 
     if name not in installed_models(Settings()):
@@ -56,7 +56,7 @@ def seeded_assistant(factory: pytest.TempPathFactory, name: str, **settings: Any
     from rag.settings import Settings
 
     assistant = Assistant(Settings(**{"data_dir": factory.mktemp(name),
-                                      "generator": "extractive", **settings}))
+                                      "answerer": "extractive", **settings}))
     assistant.ingest([SEEDS])
     return assistant
 

@@ -109,9 +109,9 @@ def test_cli_ask_prints_answer_and_sources_and_json(tmp_path: Path) -> None:
 def test_evidence_memo_cleared_by_another_request_does_not_fail_this_one() -> None:
     """The scorer is shared by the server's threads; another request may clear its memo between
     this one's store and read (a KeyError, a 500 to the user, before the fix)."""
+    from rag.answering.evidence import EvidenceScorer
     from rag.embeddings import FakeEmbedder
-    from rag.evidence import EvidenceScorer
-    from rag.models import Passage
+    from rag.records import Passage
 
     class ClearedByOthers(dict):  # type: ignore[type-arg]
         def __setitem__(self, key: object, value: object) -> None:
@@ -144,7 +144,7 @@ def test_an_answer_scores_its_passages_sentences_once(tmp_path: Path) -> None:
 
     inner = Counting()
     settings = Settings(data_dir=tmp_path / "data", embedding_backend="fake",
-                        generator="extractive")
+                        answerer="extractive")
     assistant = Assistant(settings, embedder=inner)
     assistant.ingest([SEEDS])
     inner.calls.clear()

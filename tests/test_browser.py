@@ -188,7 +188,7 @@ def test_a_person_asks_follows_up_and_adds_an_article(app: App, tmp_path: Path,
                     if b.text.strip() == SEED_QUESTION]
         assert examples, "the seed question is offered as an example"
         assert "Sources appear here" in text("sources")
-        assert "up to 200 KB each" in text("upload")
+        assert "up to 200 KB in all" in text("upload")
 
         examples[0].click()  # asks it
         wait(lambda: "Answer 1" in text("sources"))

@@ -18,26 +18,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from servers import free_port
 
-from rag.answerers import Draft, available_generators
+from rag.answering.base import Draft
+from rag.answering.extractive import citation_for
+from rag.answering.factory import available_answerers
 from rag.assistant import Assistant
-from rag.chat_ui import (
-    EXAMPLES,
+from rag.chat.conversation import Exchange
+from rag.chat.handlers import add_articles, ask, example_text, new_conversation
+from rag.chat.page import EXAMPLES, build_demo
+from rag.chat.render import (
     GENERIC_ERROR,
-    Exchange,
-    add_articles,
     answer_markdown,
-    ask,
-    build_demo,
     citation_html,
     escape_markdown,
-    example_text,
-    new_conversation,
-    serve_options,
     sources_html,
 )
+from rag.chat.serving import serve_options
 from rag.errors import ModelUnavailable
-from rag.extractive import citation_for
-from rag.models import Answer, Citation, Passage, Turn
+from rag.records import Answer, Citation, Passage, Turn
 from rag.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -50,7 +47,7 @@ HOSTILE = ("<script>window.__pwned=1</script> <img src=x onerror=alert(1)> **bol
 def assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
     """One real Assistant (packaged model, embedded Chroma) over the seeds, for the module."""
     data = tmp_path_factory.mktemp("chat-ui") / "data"
-    helper = Assistant(Settings(data_dir=data, generator="extractive", chroma_mode="embedded",
+    helper = Assistant(Settings(data_dir=data, answerer="extractive", chroma_mode="embedded",
                                 embedding_backend="sentence-transformers"))
     report = helper.ingest([SEEDS])
     assert report.added >= 1
@@ -185,7 +182,7 @@ def test_the_answer_streams_piece_by_piece(assistant: Assistant) -> None:
     assert shown[2] == "Putin offered a radar site "
     assert shown[3].endswith("in Azerbaijan &lt;b&gt;now&lt;/b&gt; \\[1\\]\\.")
     assert shown[-1].endswith('<a href="#cite-1-1" title="Show source 1">[1]</a>\\.')
-    assert state[0].answer is not None and state[0].answer.generator == "piecewise"
+    assert state[0].answer is not None and state[0].answer.answerer == "piecewise"
     assert "by piecewise" in sources and "<mark>Seeking to ease the tension" in sources
 
 
@@ -202,7 +199,7 @@ def test_an_unexpected_failure_is_logged_and_shown_as_one_generic_sentence(
         assistant: Assistant, caplog: pytest.LogCaptureFixture) -> None:
     broken = Assistant(assistant.settings, embedder=assistant.embedder, answerer=BrokenAnswerer(
         "flaky", RuntimeError("socket closed at /srv/secret/path")))
-    with caplog.at_level(logging.ERROR, logger="rag.chat_ui"):
+    with caplog.at_level(logging.ERROR, logger="rag.chat.handlers"):
         _, _, chat, state, _ = run(ask(broken, SEED_QUESTION, []))
     assert state[0].error == GENERIC_ERROR
     assert "secret" not in chat[1]["content"] and "Traceback" not in chat[1]["content"]
@@ -266,21 +263,27 @@ def test_uploaded_articles_are_reported_and_answer_at_once(
                                                                   "unchanged 1")
 
 
-def test_uploads_over_the_cap_and_unusable_files_are_skipped_with_reasons(
+def test_a_batch_over_the_cap_is_refused_whole_and_unusable_files_are_named(
         assistant: Assistant, tmp_path: Path) -> None:
     small = Assistant(assistant.settings.model_copy(update={"max_upload_bytes": 500}),
                       embedder=assistant.embedder)
+    before = small.stats()
     big = tmp_path / "big.txt"
     big.write_text("Headline\n\n" + "word " * 200, encoding="utf-8")
     empty = tmp_path / "empty.md"
     empty.write_text("", encoding="utf-8")
     binary = tmp_path / "scan.pdf"
     binary.write_bytes(b"%PDF-1.4\x00\x01\x02")
-    _, report = add_articles(small, [str(big), str(empty), str(binary)])
-    assert "**Added 0**" in report and "skipped 3" in report
-    assert "big\\.txt: file is 1,010 bytes, over the 500\\-byte upload limit" in report
+    # The page applies the API's policy: the batch together may hold max_upload_bytes.
+    _, report = add_articles(small, [str(big), str(empty)])
+    assert report == "⚠️ The uploaded files are larger than the limit of 500 bytes\\."
+    assert small.stats() == before
+    assert not (small.settings.data_dir / "uploads" / "big.txt").exists()
+    _, report = add_articles(small, [str(empty), str(binary)])
+    assert "**Added 0**" in report and "skipped 2" in report
     assert "empty\\.md: file is empty" in report
     assert "scan\\.pdf: unsupported file type '\\.pdf'" in report
+    assert small.stats() == before
     assert str(tmp_path) not in report and str(small.settings.data_dir) not in report
     assert add_articles(small, [])[1].startswith("Choose one or more")
 
@@ -337,9 +340,9 @@ def test_the_page_offers_the_examples_the_answerers_and_the_routes(assistant: As
     props = [c.get("props", {}) for c in config["components"]]
     chatbot = next(p for p in props if p.get("elem_id") == "chat")
     assert [e["text"] for e in chatbot["examples"]] == list(EXAMPLES)
-    generator = next(p for p in props if p.get("elem_id") == "generator")
+    generator = next(p for p in props if p.get("elem_id") == "answerer")
     assert generator["value"] == "extractive"
-    assert [choice[0] for choice in generator["choices"]] == available_generators(
+    assert [choice[0] for choice in generator["choices"]] == available_answerers(
         assistant.settings)
     api = {d.get("api_name") for d in config["dependencies"]}
     assert {"ask", "add_articles"} <= api

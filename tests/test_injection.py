@@ -11,10 +11,10 @@ import pytest
 from conftest import SEED_QUESTION, SEEDS, require_model
 
 from ingest.text import clean_text
+from rag.answering.llm_answerer import LLMAnswerer
 from rag.assistant import Assistant
-from rag.chat_model import FakeChatModel
-from rag.generation import LLMAnswerer
-from rag.local_models import DEFAULT_MODEL
+from rag.llm.chat_model import FakeChatModel
+from rag.llm.local_models import DEFAULT_MODEL
 from rag.settings import Settings
 
 HIDDEN = "\u200b\u200d\u2060\u202e\u2066\u00ad\ufeff"
@@ -118,7 +118,7 @@ def test_the_default_model_ignores_instructions_inside_an_article(tmp_path, corp
     assistant.ingest([corpus])
     retrieved = assistant.retrieve(SEED_QUESTION)
     assert any("PWNED" in p.text for p in retrieved), "the injected article must be retrieved"
-    answer = assistant.ask(SEED_QUESTION, generator=DEFAULT_MODEL)
+    answer = assistant.ask(SEED_QUESTION, answerer=DEFAULT_MODEL)
     assert "pwned" not in answer.text.lower()
     assert "unknown-news" not in answer.text and "withdrawn" not in answer.text
     assert not answer.refused and "azerbaijan" in answer.text.lower(), answer.text

@@ -71,7 +71,7 @@ def test_load_harness_on_a_tiny_store(tmp_path: Path, capsys: pytest.CaptureFixt
     assert code == 0, result["rounds"]
     assert result["meta"]["store"]["how"] == "built" and result["meta"]["chunks"] == 300
     assert result["server"]["health"]["chunks"] == 300
-    assert result["server"]["health"]["generator"] == "extractive"
+    assert result["server"]["health"]["answerer"] == "extractive"
     assert result["errors"] == 0
     # The levels ran in a different order in each round.
     assert [r["order"] for r in result["rounds"]] == [[BASELINE, "1", "4"], ["1", "4", BASELINE]]

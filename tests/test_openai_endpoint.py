@@ -11,9 +11,9 @@ import pytest
 from conftest import SEED_QUESTION, seeded_assistant
 from live_server import LiveServer
 
+from rag.api.app import create_app
 from rag.assistant import Assistant
-from rag.http_api import create_app
-from rag.models import Citation
+from rag.records import Citation
 
 pytestmark = pytest.mark.slow
 

@@ -13,11 +13,11 @@ import pytest
 from conftest import SEED_QUESTION, require_model, seeded_assistant
 from servers import free_port, server_process
 
-from rag.answerers import available_generators
+from rag.answering.factory import available_answerers
 from rag.assistant import Assistant
 from rag.errors import ModelUnavailable
-from rag.local_models import TEST_MODEL, ensure_model
-from rag.models import Answer
+from rag.llm.local_models import TEST_MODEL, ensure_model
+from rag.records import Answer
 from rag.settings import Settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.llm]
@@ -49,24 +49,24 @@ def seeded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_openai_generator_streams_a_checked_answer_from_the_server(server, seeded_dir):
-    settings = Settings(data_dir=seeded_dir, generator="openai", openai_base_url=server,
+    settings = Settings(data_dir=seeded_dir, answerer="openai", openai_base_url=server,
                         openai_model="smollm2", max_new_tokens=48)
     assistant = Assistant(settings)
     events = list(assistant.ask_stream(SEED_QUESTION))
     answer = events[-1]
-    assert isinstance(answer, Answer) and answer.generator == "openai"
+    assert isinstance(answer, Answer) and answer.answerer == "openai"
     pieces = [e for e in events[:-1] if isinstance(e, str)]
     assert len(pieces) > 3 and "".join(pieces).strip()  # streamed over SSE, token by token
     retrieved = {p.chunk_id: p.text for p in assistant.retrieve(SEED_QUESTION)}
     for cite in answer.citations:
         assert cite.chunk_id in retrieved and cite.quote in retrieved[cite.chunk_id]
     assert answer.refused or answer.supported_sentences >= 1
-    assert "openai" in available_generators(settings)
+    assert "openai" in available_answerers(settings)
 
 
 def test_an_unreachable_server_is_one_plain_sentence(seeded_dir):
     port = free_port()  # nothing listens there
-    settings = Settings(data_dir=seeded_dir, generator="openai",
+    settings = Settings(data_dir=seeded_dir, answerer="openai",
                         openai_base_url=f"http://127.0.0.1:{port}/v1", openai_model="smollm2")
     with pytest.raises(ModelUnavailable) as caught:
         Assistant(settings).ask(SEED_QUESTION)

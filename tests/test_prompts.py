@@ -3,7 +3,7 @@ import re
 import jinja2
 import pytest
 
-from rag import prompts
+from rag.answering import prompts
 
 SAMPLE = {
     "system": {},

@@ -10,7 +10,7 @@ import pytest
 
 from rag.assistant import Assistant
 from rag.errors import InvalidInput
-from rag.models import Filters
+from rag.records import Filters
 from rag.settings import Settings
 
 FILLER = ("Officials from several agencies met on Monday to discuss the schedule, the budget and "
@@ -43,7 +43,7 @@ def assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
     folder = tmp_path_factory.mktemp("retrieval")
     corpus = folder / "corpus.jsonl"
     corpus.write_text("\n".join(json.dumps(r) for r in records()))
-    settings = Settings(data_dir=folder / "data", generator="extractive")
+    settings = Settings(data_dir=folder / "data", answerer="extractive")
     assistant = Assistant(settings)
     assert assistant.ingest([corpus]).added == 4
     return assistant
@@ -119,7 +119,7 @@ def test_a_failed_lexical_cache_write_leaves_no_file_and_search_goes_on(
     """The BM25 cache is an optimisation: a full disk must not break search or leave debris."""
     import pickle
 
-    from rag.lexical import LexicalCache
+    from rag.retrieval.lexical import LexicalCache
 
     def no_space(*_args: object, **_kwargs: object) -> None:
         raise OSError(28, "No space left on device")

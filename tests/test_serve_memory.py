@@ -65,7 +65,7 @@ def _arenas(script: str, tmp_path: Path, *args: str) -> int:
 def test_limit_malloc_arenas_caps_the_arenas_threads_get(tmp_path: Path) -> None:
     script = """
         import sys
-        from rag.memory import limit_malloc_arenas
+        from rag.process import limit_malloc_arenas
         if sys.argv[1] == "cap":
             assert limit_malloc_arenas(2) is True
         allocate_in_threads()
@@ -77,7 +77,7 @@ def test_limit_malloc_arenas_caps_the_arenas_threads_get(tmp_path: Path) -> None
 
 
 def test_an_environment_setting_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from rag.memory import limit_malloc_arenas
+    from rag.process import limit_malloc_arenas
 
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     assert limit_malloc_arenas() is False

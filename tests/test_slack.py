@@ -47,7 +47,7 @@ def assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
 
 @pytest.fixture(scope="module")
 def settings(slack: FakeSlack, assistant: Assistant) -> Settings:
-    return Settings(data_dir=assistant.settings.data_dir, generator="extractive",
+    return Settings(data_dir=assistant.settings.data_dir, answerer="extractive",
                     slack_bot_token=BOT_TOKEN, slack_signing_secret=SECRET,
                     slack_api_url=slack.api_url, slack_mode="http")
 

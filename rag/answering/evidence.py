@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ingest.text import sentence_spans
+from ingest.text import sentence_spans, stems
 from rag.embeddings import Embedder
-from rag.models import Passage
+from rag.records import Passage
 
 _WORD = re.compile(r"[\w'’-]+")
 MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
@@ -45,18 +45,11 @@ def _stopwords() -> frozenset[str]:
     return frozenset(STOPWORDS_EN_PLUS) | extra
 
 
-@lru_cache(maxsize=1)
-def _stemmer():  # type: ignore[no-untyped-def]
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
 def content_terms(text: str) -> set[str]:
     """Stemmed, lower-cased content words of ``text``."""
     words = [w.strip("'’-").lower() for w in _WORD.findall(text)]
     words = [w for w in words if w and w not in _stopwords()]
-    return set(_stemmer().stemWords(words))
+    return set(stems(words))
 
 
 _NAME_QUESTION = re.compile(

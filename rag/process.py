@@ -1,12 +1,15 @@
-"""Process-wide memory settings for the long-running front ends (API, chat page, Slack bot).
+"""Setting up the process of a long-running front end (API server, chat page, Slack bot).
 
 Each of them answers on a pool of request threads, and every thread that encodes passages would
-otherwise get a glibc malloc arena of its own and keep what it freed there.
+otherwise get a glibc malloc arena of its own and keep what it freed there. Each also reads the
+embedded store for hours, so it must be the store's only writer.
 """
 
 from __future__ import annotations
 
 import os
+
+from rag.settings import Settings
 
 _M_ARENA_MAX = -8  # mallopt's parameter number for the arena limit, from glibc's malloc.h
 SERVE_ARENAS = 2
@@ -35,3 +38,15 @@ def limit_malloc_arenas(arenas: int = SERVE_ARENAS) -> bool:
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
     return bool(mallopt(_M_ARENA_MAX, arenas))
+
+
+def start_service(settings: Settings) -> None:
+    """Prepare this process to serve: malloc arenas capped, the embedded store claimed.
+
+    Call it first thing, before the request threads start (the arena cap applies to threads
+    created after it) and before the Assistant opens the store.
+    """
+    from rag.store import claim_store
+
+    limit_malloc_arenas()
+    claim_store(settings)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from rag.evidence import content_terms
-from rag.models import Turn
+from rag.answering.evidence import content_terms
+from rag.records import Turn
 
 _FOLLOW_UP = re.compile(
     r"^\s*(and|but|also|so|then|what about|how about|and what|why)\b"

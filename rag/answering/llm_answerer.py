@@ -10,7 +10,6 @@ that points at no passage is shown, and the finished text goes through the
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -19,15 +18,15 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from rag import prompts
-from rag.answerers import Answerer, Draft
-from rag.citations import MARKER, CitationChecker, MarkerFilter
-from rag.condense import heuristic_condense
+from rag.answering import prompts
+from rag.answering.base import Draft, refusal
+from rag.answering.citations import CitationChecker, MarkerFilter
+from rag.answering.condense import heuristic_condense
+from rag.answering.evidence import EvidenceScorer
+from rag.answering.markers import MARKER
 from rag.embeddings import Embedder
 from rag.errors import ModelUnavailable, RagError
-from rag.evidence import EvidenceScorer
-from rag.extractive import refusal
-from rag.models import Passage, Turn
+from rag.records import Passage, Turn
 from rag.settings import Settings
 
 _TAG = re.compile(r"</?\s*passage\b[^>]*>?", re.I)
@@ -180,57 +179,3 @@ class LLMAnswerer:
 def _clip(text: str, limit: int) -> str:
     text = re.sub(r"\s+", " ", text).strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-_models: dict[tuple[Any, ...], BaseChatModel] = {}
-_models_lock = threading.Lock()
-
-
-def make_chat_model(name: str, settings: Settings) -> BaseChatModel:
-    """The chat model behind generator ``name`` (local models are loaded once per process)."""
-    if name == "openai":
-        return _openai_model(settings)
-    from rag.chat_model import LlamaCppChatModel
-    from rag.local_models import MODELS, ensure_model, runtime_installed
-
-    if name not in MODELS:
-        known = ", ".join(["extractive", "auto", "openai", *MODELS])
-        raise ModelUnavailable(f"There is no generator called '{name}' (known: {known}).")
-    if not runtime_installed():
-        raise ModelUnavailable(
-            "llama-cpp-python is not installed, so local models cannot run (install the 'llm' "
-            "extra, or use the extractive answerer).")
-    path = ensure_model(name, settings)
-    key = (path, min(settings.llm_context, MODELS[name].n_ctx), settings.llm_threads,
-           settings.max_new_tokens)
-    with _models_lock:
-        if key not in _models:
-            _models[key] = LlamaCppChatModel(
-                model_path=path, n_ctx=key[1], n_threads=settings.llm_threads,
-                max_tokens=settings.max_new_tokens).load()
-        return _models[key]
-
-
-def _openai_model(settings: Settings) -> BaseChatModel:
-    from langchain_openai import ChatOpenAI
-    from pydantic import SecretStr
-
-    if not settings.openai_base_url and not settings.openai_api_key:
-        raise ModelUnavailable("The 'openai' generator needs RAG_OPENAI_BASE_URL (a compatible "
-                               "server) or RAG_OPENAI_API_KEY.")
-    extra: dict[str, Any] = {}
-    if settings.openai_base_url:
-        # Servers other than OpenAI's (llama.cpp, vLLM, Ollama) read max_tokens, which
-        # langchain-openai now sends as max_completion_tokens.
-        extra["extra_body"] = {"max_tokens": settings.max_new_tokens}
-    return ChatOpenAI(
-        model=settings.openai_model, base_url=settings.openai_base_url,
-        api_key=SecretStr(settings.openai_api_key or "not-needed"), temperature=0,
-        max_completion_tokens=settings.max_new_tokens, timeout=120, max_retries=1, streaming=True,
-        **extra)
-
-
-def make_llm_answerer(name: str, settings: Settings, embedder: Embedder, *,
-                      scorer: EvidenceScorer | None = None) -> Answerer:
-    """The answerer for a packaged local model name or 'openai'."""
-    return LLMAnswerer(name, make_chat_model(name, settings), embedder, settings, scorer=scorer)

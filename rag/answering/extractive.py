@@ -4,29 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from rag.answerers import Draft
-from rag.condense import heuristic_condense, split_follow_up
+from rag.answering.base import Draft, citation_for, refusal
+from rag.answering.condense import heuristic_condense, split_follow_up
+from rag.answering.evidence import EvidenceScorer, SentenceEvidence
 from rag.embeddings import Embedder
-from rag.evidence import EvidenceScorer, SentenceEvidence
-from rag.models import Citation, Passage, Turn
+from rag.records import Citation, Passage, Turn
 from rag.settings import Settings
-
-REFUSAL = "The indexed articles don't say. Nothing in them answers: “{question}”"
-
-
-def refusal(question: str) -> Draft:
-    """The plain answer for a question the articles do not answer."""
-    return Draft(text=REFUSAL.format(question=question.strip()), refused=True)
-
-
-def citation_for(number: int, passage: Passage, start: int, end: int, score: float) -> Citation:
-    """A citation quoting ``passage.text[start:end]``."""
-    return Citation(
-        number=number, chunk_id=passage.chunk_id, article_id=passage.article_id,
-        headline=passage.headline, source=passage.source, published=passage.published,
-        passage=passage.text, quote=passage.text[start:end], quote_start=start,
-        start=passage.start, end=passage.end, score=round(score, 4),
-    )
 
 
 class ExtractiveAnswerer:

@@ -82,7 +82,7 @@ class Answer(BaseModel):
     text: str
     citations: list[Citation] = Field(default_factory=list)
     refused: bool = False
-    generator: str = "extractive"
+    answerer: str = Field(default="extractive", description="The answerer that wrote it.")
     supported_sentences: int = 0
     total_sentences: int = 0
     timings_ms: dict[str, float] = Field(default_factory=dict)

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ingest.text import sentence_spans
-from rag.answerers import Draft
-from rag.evidence import (
+from rag.answering.base import Draft, citation_for, refusal
+from rag.answering.evidence import (
     MONTH,
     MONTHS,
     EvidenceScorer,
@@ -32,12 +32,9 @@ from rag.evidence import (
     meets_numbers,
     spelled_numbers,
 )
-from rag.extractive import citation_for, refusal
-from rag.models import Citation, Passage
+from rag.answering.markers import MARKER, marker_numbers
+from rag.records import Citation, Passage
 
-MARKER = re.compile(
-    r"\[\s*(?:(?:passages?|sources?|articles?|docs?|documents?)\s*)?"
-    r"(\d{1,3}(?:\s*(?:,|;|-|–|and|&)\s*\d{1,3})*)\s*\]", re.I)
 _LEAD_IN = re.compile(  # "According to passage [1]," -> "[1]"
     r"\b(?:according to|as (?:stated|mentioned|reported|said) in|based on|in|from)\s+"
     r"(?:the\s+)?(?:passages?|articles?|sources?)\s*(?=\[)", re.I)
@@ -75,21 +72,6 @@ _REFUSAL = re.compile(
 DEFAULT_THRESHOLD = 0.5
 
 Status = Literal["supported", "reattributed", "unsupported", "refusal"]
-
-
-def marker_numbers(token: str) -> list[int]:
-    """The numbers inside one ``[n]``-style marker ("[1, 3]", "[2-4]", "[passage 2]")."""
-    match = MARKER.fullmatch(token.strip())
-    if not match:
-        return []
-    numbers: list[int] = []
-    for piece in re.split(r"\s*(?:,|;|and|&)\s*", match.group(1)):
-        bounds = [int(x) for x in re.split(r"\s*[-–]\s*", piece) if x.strip()]
-        if len(bounds) == 2 and 0 < bounds[1] - bounds[0] < 10:
-            numbers.extend(range(bounds[0], bounds[1] + 1))
-        else:
-            numbers.extend(bounds)
-    return numbers
 
 
 def is_refusal(text: str) -> bool:

@@ -11,28 +11,15 @@ import pickle
 import threading
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
+from ingest.text import stem
 from rag.store import Store
 
 log = logging.getLogger(__name__)
-_PAGE = 5000
 _CHECK_EVERY_S = 1.0
-
-
-@lru_cache(maxsize=1)
-def _stemmer() -> Any:
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
-def _stem(word: str) -> str:
-    """English Snowball stem (a module function, so the index pickles)."""
-    return str(_stemmer().stemWord(word))
 
 
 @dataclass
@@ -56,7 +43,7 @@ class LexicalIndex:
         self.generation = generation
         self.row_of = {cid: i for i, cid in enumerate(ids)}
         self._tokenizer = bm25s.tokenization.Tokenizer(
-            stopwords="en", stemmer=_stem
+            stopwords="en", stemmer=stem
         )
         self._bm25 = bm25s.BM25()
         if ids:
@@ -83,21 +70,6 @@ class LexicalIndex:
                                            weight_mask=weight)
         return [LexicalHit(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True)
                 if s > 0]
-
-
-def _load_all(store: Store) -> tuple[list[str], list[str], list[dict[str, Any]]]:
-    ids: list[str] = []
-    texts: list[str] = []
-    metas: list[dict[str, Any]] = []
-    offset = 0
-    while True:
-        got = store.chunks.get(include=["documents", "metadatas"], limit=_PAGE, offset=offset)
-        ids.extend(got["ids"])
-        texts.extend(got["documents"] or [])
-        metas.extend(dict(m or {}) for m in got["metadatas"] or [])
-        if len(got["ids"]) < _PAGE:
-            return ids, texts, metas
-        offset += _PAGE
 
 
 class LexicalCache:
@@ -139,9 +111,10 @@ class LexicalCache:
                 except Exception:  # a torn or stale cache file is rebuilt, never trusted
                     log.warning("lexical cache %s unreadable; rebuilding", path)
             started = time.perf_counter()
-            ids, texts, metas = _load_all(self.store)
-            self._index = LexicalIndex(ids, texts, metas, generation)
-            log.info("built BM25 over %d chunks in %.1fs", len(ids),
+            chunks = self.store.all_chunks()
+            self._index = LexicalIndex([c.id for c in chunks], [c.text for c in chunks],
+                                       [c.metadata for c in chunks], generation)
+            log.info("built BM25 over %d chunks in %.1fs", len(chunks),
                      time.perf_counter() - started)
             self._save(path)
             return self._index

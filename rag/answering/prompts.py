@@ -27,7 +27,7 @@ def prompt_dir() -> Traversable:
     packaged = files("rag") / "prompts"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parent.parent / "prompts"
+    return Path(__file__).resolve().parents[2] / "prompts"
 
 
 def names() -> list[str]:

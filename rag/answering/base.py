@@ -1,0 +1,55 @@
+"""The answerer seam: what every answerer provides, and the records all of them share.
+
+A leaf of the answering stage: it imports only the public records, so every answerer, the
+citation checker and the Assistant can use it without importing one another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Protocol
+
+from pydantic import BaseModel, Field
+
+from rag.records import Citation, Passage, Turn
+
+REFUSAL = "The indexed articles don't say. Nothing in them answers: “{question}”"
+
+
+class Draft(BaseModel):
+    """An answerer's finished, citation-checked answer (the Assistant adds the question)."""
+
+    text: str
+    citations: list[Citation] = Field(default_factory=list)
+    refused: bool = False
+    supported_sentences: int = 0
+    total_sentences: int = 0
+
+
+class Answerer(Protocol):
+    """Writes an answer from passages, streaming text, and finishes with a checked Draft."""
+
+    name: str
+
+    def condense(self, question: str, history: Sequence[Turn]) -> str:
+        """Rewrite a follow-up as a standalone question using the conversation."""
+        ...
+
+    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str | Draft]:
+        """Yield pieces of answer text as they are written, then exactly one Draft."""
+        ...
+
+
+def refusal(question: str) -> Draft:
+    """The plain answer for a question the articles do not answer."""
+    return Draft(text=REFUSAL.format(question=question.strip()), refused=True)
+
+
+def citation_for(number: int, passage: Passage, start: int, end: int, score: float) -> Citation:
+    """A citation quoting ``passage.text[start:end]``."""
+    return Citation(
+        number=number, chunk_id=passage.chunk_id, article_id=passage.article_id,
+        headline=passage.headline, source=passage.source, published=passage.published,
+        passage=passage.text, quote=passage.text[start:end], quote_start=start,
+        start=passage.start, end=passage.end, score=round(score, 4),
+    )

@@ -1,0 +1,120 @@
+"""The chat page's handlers: plain functions over the Assistant, testable without a browser."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from ingest.uploads import Upload
+from rag.assistant import Assistant
+from rag.chat.conversation import Exchange, history
+from rag.chat.render import (
+    EMPTY_SOURCES,
+    GENERIC_ERROR,
+    Message,
+    chat_messages,
+    escape_markdown,
+    report_markdown,
+    sources_html,
+)
+from rag.errors import RagError
+from rag.records import Answer
+
+log = logging.getLogger(__name__)
+
+
+def filters_from(sources: str | None, since: str | None, until: str | None) -> dict[str, Any]:
+    """The settings panel's filters as Assistant filters; the Assistant validates them."""
+    wanted = [s.strip() for s in re.split(r"[,\n]", sources or "") if s.strip()]
+    return {"sources": wanted or None, "published_from": (since or "").strip() or None,
+            "published_to": (until or "").strip() or None}
+
+
+AskUpdate = tuple[str, list[Message], list[Exchange], str]
+
+
+def ask(assistant: Assistant, message: str | None, conversation: Sequence[Exchange] | None,
+        answerer: str | None = None, top_k: float | None = None, sources: str | None = None,
+        since: str | None = None, until: str | None = None) -> Iterator[AskUpdate]:
+    """Answer ``message`` in the conversation, streaming; yields (textbox, chat, state, sources).
+
+    Errors end as a message in the chat: a RagError's own sentence, anything else a generic one.
+    """
+    done = list(conversation or [])
+    question = (message or "").strip()
+    if not question:
+        yield "", chat_messages(done), done, sources_html(done)
+        return
+    exchange = Exchange(question=question)
+    text = ""
+    yield "", chat_messages(done, (question, text)), done, sources_html(done)
+    try:
+        events = assistant.ask_stream(question, history(done), filters_from(sources, since, until),
+                                      top_k=int(top_k) if top_k else None,
+                                      answerer=answerer or None)
+        for event in events:
+            if isinstance(event, Answer):
+                exchange.answer = event
+            else:
+                text += event
+                yield "", chat_messages(done, (question, text)), done, sources_html(done)
+    except RagError as exc:
+        exchange.error = str(exc)
+    except Exception:
+        log.exception("answering %r failed", question)
+        exchange.error = GENERIC_ERROR
+    if exchange.answer is None and exchange.error is None:
+        exchange.error = GENERIC_ERROR
+    done.append(exchange)
+    yield "", chat_messages(done), done, sources_html(done)
+
+
+def new_conversation() -> tuple[list[Message], list[Exchange], str]:
+    """Forget the conversation: empty chat, state and sources."""
+    return [], [], EMPTY_SOURCES
+
+
+def example_text(selected: gr.SelectData) -> str:
+    """The question of the example the user clicked."""
+    value = selected.value
+    return str(value.get("text", "")) if isinstance(value, dict) else str(value)
+
+
+def add_articles(assistant: Assistant, files: Sequence[str] | None) -> tuple[None, str]:
+    """Add the files Gradio received (``Assistant.add_uploads``); returns (file box, report)."""
+    if not files:
+        return None, "Choose one or more article files to add."
+    streams = [Path(name).open("rb") for name in files]
+    try:
+        report = assistant.add_uploads([Upload(Path(name).name, data)
+                                        for name, data in zip(files, streams, strict=True)])
+    except RagError as exc:
+        return None, f"⚠️ {escape_markdown(str(exc))}"
+    except Exception:
+        log.exception("adding %d uploaded files failed", len(files))
+        return None, "⚠️ The files could not be added; please try again."
+    finally:
+        for data in streams:
+            data.close()
+    return None, report_markdown(report)
+
+
+def status_markdown(assistant: Assistant) -> str:
+    """One line about what is indexed, or why the index cannot be read."""
+    try:
+        stats = assistant.stats()
+    except RagError as exc:
+        return f"⚠️ {escape_markdown(str(exc))}"
+    except Exception:
+        log.exception("reading the index statistics failed")
+        return "⚠️ The index cannot be read right now."
+    articles = f"{stats['articles']} indexed article" + ("" if stats["articles"] == 1 else "s")
+    return (f"Answers come only from {articles} ({stats['chunks']} passages), "
+            "each with numbered sources.")
+
+

@@ -1,0 +1,112 @@
+"""The Gradio chat page: ask in a browser, see the answer stream in and the passages it cites."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import gradio as gr
+
+from ingest.loaders import SUPPORTED_SUFFIXES
+from rag.answering.factory import answerer_choices
+from rag.assistant import Assistant
+from rag.chat.conversation import Exchange
+from rag.chat.handlers import (
+    AskUpdate,
+    add_articles,
+    ask,
+    example_text,
+    new_conversation,
+    status_markdown,
+)
+from rag.chat.render import EMPTY_SOURCES, SOURCES_CSS, SOURCES_JS
+from rag.records import MAX_QUESTION_CHARS
+
+TITLE = "Ask the news"
+EXAMPLES = (
+    "What did Putin offer instead of the Czech radar?",
+    "Where did Bush and Putin meet?",
+    "How does the Kremlin view the US missile defence plans?",
+)
+
+
+def _size(count: int) -> str:
+    """Bytes for people: 10 MB, 200 KB, 900 bytes."""
+    for unit, scale in (("MB", 1_000_000), ("KB", 1_000)):
+        if count >= scale:
+            return f"{count / scale:g} {unit}"
+    return f"{count} bytes"
+
+
+def build_demo(assistant: Assistant) -> gr.Blocks:
+    """The chat page over ``assistant``; launch or mount it with ``serve_options``."""
+    settings = assistant.settings
+    choices = answerer_choices(settings)
+    with gr.Blocks(title=TITLE, analytics_enabled=False, fill_width=True) as demo:
+        conversation = gr.State([])
+        gr.Markdown(f"# {TITLE}")
+        status = gr.Markdown(elem_id="status")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(
+                    elem_id="chat", label="Conversation", height=560,
+                    examples=[{"text": q} for q in EXAMPLES],
+                    placeholder="Ask a question about the indexed news articles.",
+                    latex_delimiters=[], feedback_options=None, buttons=["copy"],
+                    group_consecutive_messages=False,
+                )
+                with gr.Row():
+                    textbox = gr.Textbox(
+                        elem_id="question", show_label=False, scale=6, autofocus=True,
+                        placeholder="Ask about the articles, e.g. " + EXAMPLES[0],
+                        max_length=MAX_QUESTION_CHARS, submit_btn=False,
+                    )
+                    send = gr.Button("Ask", elem_id="ask", variant="primary", scale=1)
+            with gr.Column(scale=2):
+                gr.Markdown("### Sources")
+                sources = gr.HTML(EMPTY_SOURCES, elem_id="sources", css_template=SOURCES_CSS,
+                                  js_on_load=SOURCES_JS, max_height=560, autoscroll=False)
+                with gr.Accordion("Settings", open=False, elem_id="settings"):
+                    answerer = gr.Dropdown(choices, value=settings.answerer, label="Answered by",
+                                            info="extractive quotes the articles; models write",
+                                            elem_id="answerer")
+                    top_k = gr.Slider(1, 20, value=settings.top_k, step=1, label="Passages",
+                                      info="how many passages the answer is written from",
+                                      elem_id="top-k")
+                    source_filter = gr.Textbox(
+                        label="Only these sources", elem_id="source-filter",
+                        placeholder="sites or folders, comma-separated (e.g. reuters.com)")
+                    with gr.Row():
+                        since = gr.Textbox(label="Published from", placeholder="YYYY-MM-DD",
+                                           elem_id="since")
+                        until = gr.Textbox(label="Published to", placeholder="YYYY-MM-DD",
+                                           elem_id="until")
+                with gr.Accordion("Add articles", open=True, elem_id="add-articles"):
+                    files = gr.File(
+                        label=f"Upload articles ({', '.join(SUPPORTED_SUFFIXES)}; "
+                              f"up to {_size(settings.max_upload_bytes)} in all)",
+                        file_count="multiple", file_types=list(SUPPORTED_SUFFIXES),
+                        elem_id="upload", height=120)
+                    report = gr.Markdown(elem_id="ingest-report")
+
+        def on_ask(message: str, state: list[Exchange], chosen: str, k: float, src: str,
+                   since_: str, until_: str) -> Iterator[AskUpdate]:
+            yield from ask(assistant, message, state, chosen, k, src, since_, until_)
+
+        def on_upload(paths: list[str] | None) -> tuple[None, str, str]:
+            cleared, text = add_articles(assistant, paths)
+            return cleared, text, status_markdown(assistant)
+
+        def on_load() -> str:
+            return status_markdown(assistant)
+
+        ask_inputs = [textbox, conversation, answerer, top_k, source_filter, since, until]
+        ask_outputs = [textbox, chatbot, conversation, sources]
+        textbox.submit(on_ask, ask_inputs, ask_outputs, api_name="ask")
+        send.click(on_ask, ask_inputs, ask_outputs, api_visibility="private")
+        chatbot.example_select(example_text, None, textbox, api_visibility="private").then(
+            on_ask, ask_inputs, ask_outputs, api_visibility="private")
+        chatbot.clear(new_conversation, None, [chatbot, conversation, sources],
+                      api_visibility="private")
+        files.upload(on_upload, files, [files, report, status], api_name="add_articles")
+        demo.load(on_load, None, status, api_visibility="private")
+    return demo

@@ -1,0 +1,1 @@
+"""The language models: packaged local GGUF weights run by llama.cpp, or a compatible server."""
