@@ -135,6 +135,8 @@ def parser() -> argparse.ArgumentParser:
                    help="answerer(s) to compare (repeatable; default extractive)")
     p.add_argument("--json-out", help="write the JSON report here")
     p.add_argument("--limit", type=int, help="only the first N questions")
+    p.add_argument("--no-naive", action="store_true",
+                   help="leave out the naive LangChain pipeline's retrieval figures")
     p.set_defaults(func=cmd_eval)
     return top
 

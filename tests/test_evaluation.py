@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from rag.answering.markers import cited_numbers
 from rag.errors import InvalidInput
 from rag.evaluation.metrics import (
     answer_metrics,
+    by_kind,
     first_gold_rank,
     percentiles,
     retrieval_metrics,
@@ -19,7 +21,7 @@ from rag.evaluation.metrics import (
 )
 from rag.evaluation.questions import load_questions
 from rag.evaluation.report import run_cli
-from rag.evaluation.runner import evaluate
+from rag.evaluation.runner import evaluate, searched
 from rag.evaluation.scoring import citation_problems, is_correct, normalise
 from rag.records import Answer, Citation
 
@@ -46,7 +48,11 @@ QUESTIONS = [
     {"id": "q3", "question": "To what level did Norway's central bank raise its interest rate?",
      "answer": ["4.5 percent"], "gold_ids": ["r-bank"], "answerable": True},
     {"id": "q4", "question": "Who won the 1962 chess olympiad in Varna?", "answer": None,
-     "gold_ids": [], "answerable": False},
+     "gold_ids": [], "answerable": False, "kind": "hard_unanswerable"},
+    {"id": "q5", "question": "Who kept it wet?", "answer": [["volunteers"]],
+     "gold_ids": ["r-whale"], "answerable": True, "kind": "follow_up",
+     "history": [{"role": "user", "content": "Where was the humpback whale found stranded?"},
+                 {"role": "assistant", "content": "Near the harbour of Reykjavik [1]."}]},
 ]
 
 
@@ -75,7 +81,7 @@ def test_matcher_ignores_case_punctuation_and_citation_markers() -> None:
 
 def test_question_file_ignores_unknown_fields_and_normalises_answers(tmp_path: Path) -> None:
     questions = load_questions(write_jsonl(tmp_path / "q.jsonl", QUESTIONS))
-    assert [q.id for q in questions] == ["q1", "q2", "q3", "q4"]
+    assert [q.id for q in questions] == ["q1", "q2", "q3", "q4", "q5"]
     assert questions[2].answer == [["4.5 percent"]]
     assert questions[0].gold_urls == ["https://mirror.example/radar"]
     assert not questions[3].is_answerable and questions[0].is_answerable
@@ -160,6 +166,32 @@ def test_answer_metrics_and_threshold_sweep() -> None:
     assert sweep[0.3]["refusal_rate"] == 0.5 and sweep[0.3]["false_refusal_rate"] == 0.0
 
 
+def test_wrong_and_stale_answers_are_counted_per_kind() -> None:
+    def row(kind: str, refused: bool, correct: bool, **extra: object) -> dict:
+        return {"kind": kind, "answerable": True, "refused": refused, "correct": correct,
+                "supported_sentences": 1, "total_sentences": 1, "citation_problems": [],
+                "timings_ms": {}, **extra}
+
+    rows = [row("fact", False, True), row("fact", False, False), row("fact", True, False),
+            row("latest", False, False, stale=True), row("latest", False, True, stale=False)]
+    m = answer_metrics(rows)
+    assert m["wrong_answer_rate"] == 0.4 and m["stale_answer_rate"] == 0.5
+    kinds = by_kind(rows, answer_metrics)
+    assert set(kinds) == {"fact", "latest"}
+    assert kinds["fact"]["wrong_answer_rate"] == round(1 / 3, 4)
+    assert kinds["fact"]["stale_answer_rate"] is None
+    assert kinds["latest"]["stale_answer_rate"] == 0.5
+
+
+def test_a_follow_up_is_searched_with_the_question_it_follows(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "q.jsonl", QUESTIONS)
+    follow_up = {q.id: q for q in load_questions(path)}["q5"]
+    assert follow_up.kind == "follow_up" and len(follow_up.history) == 2
+    query = searched(follow_up)
+    assert query.startswith("Who kept it wet?") and "humpback whale" in query
+    assert searched(load_questions(path)[0]) == QUESTIONS[0]["question"]
+
+
 # -- end to end -------------------------------------------------------------------------------
 def test_evaluate_end_to_end_with_the_fake_embedder(tmp_path: Path, fake_settings) -> None:
     corpus = write_jsonl(tmp_path / "corpus.jsonl", CORPUS)
@@ -167,7 +199,7 @@ def test_evaluate_end_to_end_with_the_fake_embedder(tmp_path: Path, fake_setting
     report = evaluate(corpus, questions, fake_settings, ["extractive", "no-such-model"])
     # The duplicate record is one article; its id still maps to it (q1's gold).
     assert report["ingest"]["articles"] == 3
-    assert report["retrieval"]["n_with_gold"] == 3
+    assert report["retrieval"]["n_with_gold"] == 4
     assert report["hit@10"] == 1.0 and report["dense_baseline"]["hit@10"] == 1.0
     rows = {r["id"]: r for r in report["rows"]}
     assert rows["q2"]["gold_rank"] == 1 and rows["q4"]["gold_rank"] is None
@@ -189,7 +221,9 @@ def test_rag_eval_cli_with_the_real_model(tmp_path: Path, capsys: pytest.Capture
                               json_out=str(out), limit=None)
     assert run_cli(args) == 0
     printed = capsys.readouterr().out
-    assert "| hybrid |" in printed and "| extractive |" in printed
+    assert "| ours (hybrid) |" in printed and "| extractive |" in printed
+    assert re.search(r"\| naive langchain \| [01]\.\d{3} \|", printed)
+    assert "| follow_up |" in printed and "| hard_unanswerable |" in printed
     report = json.loads(out.read_text())
     for key in ("hit@1", "hit@4", "hit@10", "mrr@10", "answer_accuracy", "refusal_rate",
                 "false_refusal_rate", "supported_sentence_rate", "invalid_citations",
@@ -199,6 +233,14 @@ def test_rag_eval_cli_with_the_real_model(tmp_path: Path, capsys: pytest.Capture
     assert report["invalid_citations"] == 0
     answers = {r["id"]: r["answers"]["extractive"] for r in report["rows"]}
     assert answers["q1"]["correct"], answers["q1"]["text"]
+    # The follow-up is asked with its history, and judged per kind.
+    assert answers["q5"]["correct"], answers["q5"]["text"]
+    assert report["retrieval"]["by_kind"]["follow_up"]["hit@1"] == 1.0
+    assert report["answerers"]["extractive"]["by_kind"]["hard_unanswerable"]["refusal_rate"] \
+        == 1.0
+    # The naive pipeline keeps the two copies of the radar record apart: four chunks.
+    naive = report["naive_baseline"]
+    assert naive["chunks"] == 4 and naive["n_with_gold"] == 4 and naive["hit@10"] == 1.0
     assert set(report["latency_ms"]) == {"condense_ms", "retrieve_ms", "answer_ms", "total_ms"}
 
 

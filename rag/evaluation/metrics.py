@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 RETRIEVAL_K = 10
@@ -57,6 +57,11 @@ def answer_metrics(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     total = sum(r["total_sentences"] for r in answered)
     return {
         "answer_accuracy": _rate(sum(1 for r in answerable if r["correct"]), len(answerable)),
+        # Answerable, answered, and wrong: the failure a reader cannot see.
+        "wrong_answer_rate": _rate(sum(1 for r in answerable if not r["refused"]
+                                       and not r["correct"]), len(answerable)),
+        "stale_answer_rate": _rate(sum(1 for r in answerable if r.get("stale")),
+                                   sum(1 for r in answerable if "stale" in r)),
         "refusal_rate": _rate(sum(1 for r in unanswerable if r["refused"]), len(unanswerable)),
         "false_refusal_rate": _rate(sum(1 for r in answerable if r["refused"]), len(answerable)),
         "supported_sentence_rate": _rate(supported, total),
@@ -79,3 +84,10 @@ def threshold_sweep(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, float |
              "refusal_rate": _rate(sum(1 for s in no if s < t), len(no)),
              "false_refusal_rate": _rate(sum(1 for s in yes if s < t), len(yes))}
             for t in THRESHOLDS]
+
+
+def by_kind(rows: Sequence[Mapping[str, Any]],
+            metrics: Callable[[Sequence[Mapping[str, Any]]], dict[str, Any]]) -> dict[str, Any]:
+    """``metrics`` of the rows of each question kind (rows without a kind are left out)."""
+    kinds = sorted({str(r["kind"]) for r in rows if r.get("kind")})
+    return {kind: metrics([r for r in rows if r.get("kind") == kind]) for kind in kinds}

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rag.errors import InvalidInput
+from rag.records import Turn
 
 
 class Question(BaseModel):
@@ -27,6 +28,10 @@ class Question(BaseModel):
     gold_ids: list[str] = Field(default_factory=list)
     gold_urls: list[str] = Field(default_factory=list)
     answerable: bool | None = None
+    kind: str | None = Field(default=None, description="fact, latest, follow_up, ...")
+    history: list[Turn] = Field(default_factory=list, description="Earlier turns, oldest first.")
+    stale: list[str] = Field(default_factory=list,
+                             description="Older figures that are wrong now (kind 'latest').")
 
     @field_validator("id", mode="before")
     @classmethod
@@ -44,6 +49,11 @@ class Question(BaseModel):
         if isinstance(value, list):
             return [[str(a) for a in g] if isinstance(g, list) else [str(g)] for g in value]
         return value
+
+    @field_validator("stale", mode="before")
+    @classmethod
+    def _aliases(cls, value: Any) -> Any:
+        return [str(v) for v in value] if isinstance(value, list) else value
 
     @property
     def is_answerable(self) -> bool:

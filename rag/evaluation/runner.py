@@ -20,17 +20,19 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rag.answering.condense import heuristic_condense
 from rag.errors import InvalidInput, RagError
 from rag.evaluation.metrics import (
     RETRIEVAL_K,
     answer_metrics,
+    by_kind,
     first_gold_rank,
     percentiles,
     retrieval_metrics,
     threshold_sweep,
 )
 from rag.evaluation.questions import Question, load_questions
-from rag.evaluation.scoring import citation_problems, is_correct
+from rag.evaluation.scoring import citation_problems, is_correct, mentions_any
 from rag.records import Answer, Passage
 from rag.settings import Settings
 
@@ -84,6 +86,11 @@ def _index_settings(settings: Settings, data_dir: Path) -> Settings:
     return Settings(**values)
 
 
+def searched(q: Question) -> str:
+    """What is searched for ``q``: a follow-up with its earlier question, as the chat does."""
+    return heuristic_condense(q.question, q.history) if q.history else q.question
+
+
 def _retrieval_pass(assistant: Any, questions: Sequence[Question],
                     gold: Mapping[str, set[str]], retrieve: Callable[[str], list[Passage]],
                     label: str, progress: bool) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -93,13 +100,16 @@ def _retrieval_pass(assistant: Any, questions: Sequence[Question],
     passages: dict[str, list[Passage]] = {}
     for q in _bar(questions, label, progress):
         mark = time.perf_counter()
-        got = retrieve(q.question)
+        got = retrieve(searched(q))
         times.append((time.perf_counter() - mark) * 1000)
         passages[q.id] = got
         if gold.get(q.id):
             ranks[q.id] = first_gold_rank([p.article_id for p in got], gold[q.id])
     metrics: dict[str, Any] = dict(
         retrieval_metrics([ranks[q.id] for q in questions if q.id in ranks]))
+    with_gold = [{"kind": q.kind, "rank": ranks[q.id]} for q in questions if q.id in ranks]
+    metrics["by_kind"] = by_kind(with_gold,
+                                 lambda rows: retrieval_metrics([r["rank"] for r in rows]))
     metrics["latency_ms"] = percentiles(times)
     return metrics, {"ranks": ranks, "passages": passages}
 
@@ -115,13 +125,16 @@ def _bar(items: Sequence[Any], label: str, enabled: bool) -> Iterable[Any]:
 def evaluate(corpus_path: str | Path, questions_path: str | Path,
              settings: Settings | None = None, answerers: Sequence[str] = ("extractive",),
              limit: int | None = None, *, dense_baseline: bool = True, progress: bool = False,
-             index_dir: str | Path | None = None) -> dict[str, Any]:
+             index_dir: str | Path | None = None, naive_baseline: bool = False
+             ) -> dict[str, Any]:
     """Ingest ``corpus_path`` into a fresh index, ask every question, and return the report.
 
     The index lives in a temporary directory (or ``index_dir``, which is kept) and is shared
     by all ``answerers``. The top-level metric keys are those of the first answerer that
     ran; ``answerers`` holds every answerer's figures and ``dense_baseline`` the retrieval
-    figures of the dense-only retriever on the same index.
+    figures of the dense-only retriever on the same index; with ``naive_baseline``,
+    ``naive_baseline`` holds the naive LangChain pipeline's on the same corpus
+    (``rag.evaluation.naive``).
     """
     corpus = Path(corpus_path)
     if not corpus.exists():
@@ -129,11 +142,19 @@ def evaluate(corpus_path: str | Path, questions_path: str | Path,
     questions = load_questions(questions_path, limit)
     base = settings or Settings()
     if index_dir is not None:
-        return _evaluate_in(Path(index_dir), corpus, questions, base, answerers,
-                            dense_baseline, progress, questions_path)
-    with tempfile.TemporaryDirectory(prefix="rag-eval-") as tmp:
-        return _evaluate_in(Path(tmp), corpus, questions, base, answerers, dense_baseline,
-                            progress, questions_path)
+        report = _evaluate_in(Path(index_dir), corpus, questions, base, answerers,
+                              dense_baseline, progress, questions_path)
+    else:
+        with tempfile.TemporaryDirectory(prefix="rag-eval-") as tmp:
+            report = _evaluate_in(Path(tmp), corpus, questions, base, answerers,
+                                  dense_baseline, progress, questions_path)
+    if naive_baseline:
+        from rag.evaluation import naive
+
+        why = naive.unavailable(corpus)
+        report["naive_baseline"] = {"error": why} if why else naive.naive_retrieval(
+            corpus, questions, base, searched)
+    return report
 
 
 def _evaluate_in(data_dir: Path, corpus: Path, questions: Sequence[Question], base: Settings,
@@ -173,7 +194,7 @@ def _evaluate_in(data_dir: Path, corpus: Path, questions: Sequence[Question], ba
             assistant, questions, gold, lambda q: dense.retrieve(q, RETRIEVAL_K),
             "dense", progress)
 
-    rows = [{"id": q.id, "question": q.question, "answerable": q.is_answerable,
+    rows = [{"id": q.id, "question": q.question, "kind": q.kind, "answerable": q.is_answerable,
              "answer": q.answer, "gold_ids": q.gold_ids,
              "gold_rank": hybrid["ranks"].get(q.id),
              "retrieved": [p.article_id for p in hybrid["passages"][q.id]],
@@ -191,12 +212,14 @@ def _evaluate_in(data_dir: Path, corpus: Path, questions: Sequence[Question], ba
             answer_rows.append(_ask(assistant, q, name, hybrid["passages"][q.id]))
             row["answers"][name] = answer_rows[-1]
         metrics = answer_metrics(answer_rows)
+        metrics["by_kind"] = by_kind(answer_rows, answer_metrics)
         metrics["threshold_sweep"] = threshold_sweep(answer_rows)
         report["answerers"][name] = metrics
     ran = [n for n in answerers if "error" not in report["answerers"].get(n, {"error": 1})]
     if ran:
         first = report["answerers"][ran[0]]
-        report.update({key: value for key, value in first.items() if key != "threshold_sweep"})
+        report.update({key: value for key, value in first.items()
+                       if key not in ("threshold_sweep", "by_kind")})
         report["answerer"] = ran[0]
     report["rows"] = rows
     return report
@@ -206,17 +229,24 @@ def _ask(assistant: Any, q: Question, answerer: str,
          retrieved: Sequence[Passage]) -> dict[str, Any]:
     """One question through ``Assistant.ask``, judged."""
     try:
-        answer = assistant.ask(q.question, answerer=answerer)
+        answer = assistant.ask(q.question, q.history, answerer=answerer)
     except RagError as exc:
         return {"text": "", "error": str(exc), "refused": True, "correct": False,
                 "supported_sentences": 0, "total_sentences": 0, "citation_problems": [],
-                "timings_ms": {}, "answerable": q.is_answerable, "gate_score": None}
+                "timings_ms": {}, "answerable": q.is_answerable, "kind": q.kind,
+                "gate_score": None}
     # The gate's evidence score on the passages answered from (the top_k of the same ranking).
     evidence = assistant.scorer.score(answer.standalone_question,
                                       list(retrieved[:assistant.settings.top_k]))
+    correct = (not answer.refused) and is_correct(answer.text, q.answer)
+    judged: dict[str, Any] = {}
+    if q.stale:  # an older figure given instead of the current one
+        judged["stale"] = not answer.refused and not correct and mentions_any(answer.text,
+                                                                              q.stale)
     return {
+        **judged, "kind": q.kind,
         "text": answer.text, "refused": answer.refused, "answerable": q.is_answerable,
-        "correct": (not answer.refused) and is_correct(answer.text, q.answer),
+        "correct": correct,
         "supported_sentences": answer.supported_sentences,
         "total_sentences": answer.total_sentences,
         "citations": [{"number": c.number, "chunk_id": c.chunk_id, "quote": c.quote}

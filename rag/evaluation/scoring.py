@@ -30,6 +30,11 @@ def is_correct(text: str, groups: Sequence[Sequence[str]] | None) -> bool:
                for group in groups)
 
 
+def mentions_any(text: str, aliases: Sequence[str]) -> bool:
+    """True when ``text`` contains (as whole words) any of ``aliases``."""
+    return any(is_correct(text, [[alias]]) for alias in aliases)
+
+
 def citation_problems(answer: Answer, stored: Mapping[str, str]) -> list[str]:
     """Why each invalid citation of ``answer`` is invalid (empty when all are valid).
 
