@@ -8,10 +8,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.answering.base import Answerer, Draft, refusal
+from rag.answering.base import NOTHING_INDEXED, Answerer, Draft, refusal
 from rag.answering.condense import split_follow_up
 from rag.answering.evidence import EvidenceScorer
 from rag.answering.factory import make_answerer
+from rag.answering.rerank import rerank
 from rag.embeddings import Embedder, make_embedder
 from rag.errors import InvalidInput, StoreLocked
 from rag.records import MAX_QUESTION_CHARS, Answer, Filters, IngestReport, Passage, Turn
@@ -88,8 +89,7 @@ class Assistant:
     def retrieve(self, question: str, filters: FiltersLike = None,
                  k: int | None = None) -> list[Passage]:
         """The passages the answer would be written from."""
-        return self.retriever.retrieve(_question(question), k or self.settings.top_k,
-                                       _filters(filters))
+        return self._passages(_question(question), k or self.settings.top_k, _filters(filters))
 
     def ask(self, question: str, history: HistoryLike = None, filters: FiltersLike = None, *,
             top_k: int | None = None, answerer: str | None = None) -> Answer:
@@ -121,12 +121,15 @@ class Assistant:
         timings["condense_ms"] = (time.perf_counter() - mark) * 1000
 
         mark = time.perf_counter()
-        passages = self.retriever.retrieve(standalone, k, wanted)
+        passages = self._passages(standalone, k, wanted)
         timings["retrieve_ms"] = (time.perf_counter() - mark) * 1000
 
         mark = time.perf_counter()
         draft: Draft | None = None
-        if not self._relevant(standalone, passages):
+        if not passages and self.store.count() == 0:
+            draft = Draft(text=NOTHING_INDEXED, refused=True)
+            yield draft.text
+        elif not self._relevant(standalone, passages):
             draft = refusal(question)
             yield draft.text
         else:
@@ -145,6 +148,12 @@ class Assistant:
             total_sentences=draft.total_sentences,
             timings_ms={key: round(value, 1) for key, value in timings.items()},
         )
+
+    def _passages(self, question: str, k: int, filters: Filters | None) -> list[Passage]:
+        """The retriever's candidates, reranked by their best sentence, best ``k`` kept."""
+        candidates = self.retriever.retrieve(question, max(k, self.settings.rerank_depth),
+                                             filters)
+        return rerank(question, candidates, k, self.scorer, self.settings)
 
     def _relevant(self, question: str, passages: Sequence[Passage]) -> bool:
         """Whether any retrieved sentence is close enough to the question to answer it."""

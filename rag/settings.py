@@ -41,7 +41,9 @@ class Settings(BaseSettings):
 
     # Ingest
     max_file_bytes: int = Field(default=20_000_000, description="Files above this are skipped.")
-    chunk_chars: int = 900
+    chunk_chars: int = Field(
+        default=1200, ge=200,
+        description="Longest chunk, in characters (sentences are never split unless longer).")
     chunk_overlap_sentences: int = 1
     ingest_lease_seconds: float = Field(
         default=600, gt=0,
@@ -58,6 +60,20 @@ class Settings(BaseSettings):
     candidates: int = Field(default=40, ge=1, description="Candidates per retriever before fusion.")
     max_chunks_per_article: int = 2
     rrf_k: int = 60
+    article_weight: float = Field(
+        default=1.0, ge=0,
+        description="Weight of the article-level BM25 ranking in the fusion (0: off).")
+    recency_weight: float = Field(
+        default=2.0, ge=0,
+        description="Weight of the candidates' articles newest first in the rerank, for "
+                    "questions that ask for a figure (0: off).")
+    rerank_depth: int = Field(
+        default=12, ge=0, le=40,
+        description="Candidates reranked by their best sentence before the top k are kept "
+                    "(0: no reranking).")
+    rerank_weight: float = Field(
+        default=2.0, ge=0,
+        description="Weight of the best-sentence ranking against the retriever's (0: off).")
 
     # Answering
     answerer: str = Field(

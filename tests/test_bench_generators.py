@@ -26,5 +26,5 @@ def test_the_seed_probe_is_scored_like_the_dev_set(tmp_path: Path) -> None:
     radar = next(r for r in rows if r["question"].startswith("What did Putin offer"))
     assert radar["extractive"]["correct"] == ("Azerbaijan" in radar["extractive"]["text"])
     metrics = quality["generators"]["extractive"]
-    assert metrics["answer_accuracy"] == sum(
-        bool(r["extractive"]["correct"]) for r in rows if r["answer"]) / 12
+    assert metrics["answer_accuracy"] == round(sum(
+        bool(r["extractive"]["correct"]) for r in rows if r["answer"]) / 12, 4)

@@ -14,6 +14,9 @@ from pydantic import BaseModel, Field
 from rag.records import Citation, Passage, Turn
 
 REFUSAL = "The indexed articles don't say. Nothing in them answers: “{question}”"
+NOTHING_INDEXED = ("Nothing is indexed yet, so there is nothing to answer from. Add articles "
+                   "first: upload them on the page, POST them to /ingest, or run "
+                   "`rag ingest PATH`.")
 
 
 class Draft(BaseModel):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from ingest.text import sentence_spans, stems
@@ -214,6 +214,23 @@ class EvidenceScorer:
                 self._memo.clear()
             self._memo[key] = found
         return found
+
+    def remember_subset(self, question: str, candidates: Sequence[Passage],
+                        evidence: Sequence[SentenceEvidence], chosen: Sequence[Passage],
+                        context: str = "") -> None:
+        """Remember the evidence of ``chosen`` (some of ``candidates``) from that of all of them.
+
+        A sentence's score depends only on its own passage, so the scores of the candidates
+        serve the chosen few as they are: the gate and the answerer do not embed them again.
+        """
+        where = {p.chunk_id: i for i, p in enumerate(candidates)}
+        renumber = {where[p.chunk_id]: n for n, p in enumerate(chosen)}
+        subset = [replace(e, passage=renumber[e.passage]) for e in evidence
+                  if e.passage in renumber]
+        key = (question, context, tuple(f"{p.chunk_id}:{hash(p.text)}" for p in chosen))
+        if len(self._memo) > 64:
+            self._memo.clear()
+        self._memo[key] = subset
 
     def _score(self, question: str, passages: Sequence[Passage],
                context: str) -> list[SentenceEvidence]:

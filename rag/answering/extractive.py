@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from collections.abc import Iterator, Sequence
 
 from rag.answering.base import Draft, citation_for, refusal
@@ -9,7 +11,51 @@ from rag.answering.condense import heuristic_condense, split_follow_up
 from rag.answering.evidence import EvidenceScorer, SentenceEvidence
 from rag.embeddings import Embedder
 from rag.records import Citation, Passage, Turn
+from rag.retrieval.recency import asks_for_figure
 from rag.settings import Settings
+
+_FIGURE = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+                     r"dozen|hundred|thousand|million|billion)\b", re.I)
+
+
+def newest_figure_first(question: str, evidence: Sequence[SentenceEvidence],
+                        passages: Sequence[Passage], ratio: float) -> list[SentenceEvidence]:
+    """For a question about a figure, the newest report's figure leads.
+
+    Of the sentences with a figure scoring nearly as well as the best (``ratio``), the one
+    from the newest article comes first, since later reports revise earlier figures. Other
+    questions keep the order by score.
+    """
+    ordered = list(evidence)
+    if not ordered or not asks_for_figure(question):
+        return ordered
+    bar = ratio * ordered[0].score
+    close = [e for e in ordered if e.score >= bar and _FIGURE.search(e.text)]
+    if not close:
+        return ordered
+    newest = max(close, key=lambda e: (passages[e.passage].published or dt.date.min, e.score))
+    return [newest, *(e for e in ordered if e is not newest)]
+
+
+def _day(day: dt.date) -> str:
+    return f"{day.day} {day:%B %Y}"
+
+
+def dated_parts(parts: list[str], days: Sequence[dt.date | None]) -> list[str]:
+    """Figures reported on different days say so: the newest "As of", the others "Earlier"."""
+    known = [d for d in days if d is not None]
+    if len(set(known)) < 2:
+        return parts
+    newest = max(known)
+    order = sorted(range(len(parts)), key=lambda i: days[i] != newest)  # the newest first
+    out = []
+    for i in order:
+        day = days[i]
+        if day == newest:
+            out.append(f"As of {_day(newest)}: {parts[i]}")
+        else:
+            out.append(f"Earlier ({_day(day)}): {parts[i]}" if day else parts[i])
+    return out
 
 
 class ExtractiveAnswerer:
@@ -52,7 +98,7 @@ class ExtractiveAnswerer:
             yield draft.text
             yield draft
             return
-        chosen = self.choose(evidence)
+        chosen = self.choose(newest_figure_first(focus, evidence, passages, self.second_ratio))
         # Keep the article's order when two sentences come from the same passage.
         chosen.sort(key=lambda e: (e.passage, e.start))
         numbers: dict[int, int] = {}
@@ -71,6 +117,8 @@ class ExtractiveAnswerer:
                 citations[numbers[item.passage] - 1] = citation_for(
                     cite.number, passages[item.passage], start, end, cite.score)
             parts.append(f"{item.text} [{numbers[item.passage]}]")
+        if asks_for_figure(focus):
+            parts = dated_parts(parts, [passages[item.passage].published for item in chosen])
         text = " ".join(parts)
         yield text
         yield Draft(text=text, citations=citations, supported_sentences=len(parts),

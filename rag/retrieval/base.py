@@ -3,9 +3,30 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 from rag.records import Filters, Passage
+
+T = TypeVar("T")
+
+
+def diverse(ranked: Sequence[T], k: int, cap: int, article_of: Callable[[T], str]) -> list[T]:
+    """The best ``k`` of ``ranked``, at most ``cap`` from one article while others are left.
+
+    When the other articles run out (a small index, or one long article), the best-ranked of
+    the items held back fill the ``k`` places rather than leaving them empty. Rank order is kept.
+    """
+    first: list[int] = []
+    per_article: dict[str, int] = {}
+    for i, item in enumerate(ranked):
+        article = article_of(item)
+        if per_article.get(article, 0) < cap:
+            per_article[article] = per_article.get(article, 0) + 1
+            first.append(i)
+    picked = set(first[:k])
+    picked |= set([i for i in range(len(ranked)) if i not in picked][: k - len(picked)])
+    return [item for i, item in enumerate(ranked) if i in picked]
 
 
 class Retriever(Protocol):

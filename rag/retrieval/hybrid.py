@@ -9,7 +9,7 @@ import numpy as np
 
 from rag.embeddings import Embedder
 from rag.records import Filters, Passage
-from rag.retrieval.base import passage_from
+from rag.retrieval.base import diverse, passage_from
 from rag.retrieval.filters import chroma_where, lexical_mask
 from rag.retrieval.lexical import LexicalCache, LexicalIndex
 from rag.settings import Settings
@@ -17,7 +17,11 @@ from rag.store import Store
 
 
 class HybridRetriever:
-    """Dense + BM25 candidates, reciprocal-rank fused, at most a few chunks per article."""
+    """Dense + BM25 candidates, reciprocal-rank fused, at most a few chunks per article.
+
+    Article-level BM25 is fused in too: each chunk gains its article's rank by BM25 over the
+    whole article, so an article whose names and figures are spread over its chunks is found.
+    """
 
     def __init__(self, store: Store, embedder: Embedder, settings: Settings,
                  lexical: LexicalCache | None = None) -> None:
@@ -47,25 +51,33 @@ class HybridRetriever:
             cid = index.ids[hit.row]
             fused[cid] = fused.get(cid, 0.0) + 1.0 / (rrf + rank + 1)
 
+        records = self._records(index, list(fused))
+        self._add_article_scores(fused, records, index, query, n, filters)
+
         ranked = sorted(fused, key=lambda cid: -fused[cid])
-        records = self._records(index, ranked)
-        # At most max_chunks_per_article from one article while other articles are left; when
-        # they run out (a small index, or one long article), the best-ranked of the chunks held
-        # back fill the k places rather than leaving them empty.
+        # At most max_chunks_per_article from one article while other articles are left.
         live = [cid for cid in ranked if cid in records]  # deleted since the dense query: skip
-        first: list[str] = []
-        per_article: dict[str, int] = {}
-        for cid in live:
-            article = str(records[cid][1].get("article_id", ""))
-            if per_article.get(article, 0) < self.settings.max_chunks_per_article:
-                per_article[article] = per_article.get(article, 0) + 1
-                first.append(cid)
-        picked = set(first[:k])
-        picked |= set([cid for cid in live if cid not in picked][: k - len(picked)])
+        picked = diverse(live, k, self.settings.max_chunks_per_article,
+                         lambda cid: str(records[cid][1].get("article_id", "")))
         chosen = [passage_from(cid, *records[cid], fused[cid], dense_sims.get(cid))
-                  for cid in live if cid in picked]
+                  for cid in picked]
         self._fill_dense_scores(chosen, vector)
         return chosen
+
+    def _add_article_scores(self, fused: dict[str, float],
+                            records: dict[str, tuple[str, dict[str, Any]]], index: LexicalIndex,
+                            query: str, n: int, filters: Filters | None) -> None:
+        """Each candidate chunk gains its article's rank by BM25 over the whole article."""
+        weight = self.settings.article_weight
+        if not weight:
+            return
+        ranks = {aid: rank for rank, (aid, _) in enumerate(
+            index.search_articles(query, n, lexical_mask(index, filters)))}
+        for cid in fused:
+            meta = records.get(cid, ("", {}))[1]
+            rank = ranks.get(str(meta.get("article_id", "")))
+            if rank is not None:
+                fused[cid] += weight / (self.settings.rrf_k + rank + 1)
 
     def _dense_ids(self, vector: np.ndarray, n: int,
                    filters: Filters | None) -> tuple[list[str], dict[str, float]]:

@@ -31,12 +31,19 @@ class LexicalHit:
 
 
 class LexicalIndex:
-    """An immutable BM25 index of chunk texts with their ids and metadata."""
+    """Immutable BM25 indexes of the chunks and of whole articles, with ids and metadata.
+
+    The article index scores each article's full text (headline and all its chunks), so a
+    question whose names and figures are spread over a long article still finds it.
+    """
+
+    VERSION = 2  # a cached index pickled by another version is rebuilt
 
     def __init__(self, ids: list[str], texts: list[str], metas: list[dict[str, Any]],
                  generation: str) -> None:
         import bm25s
 
+        self.version = self.VERSION
         self.ids = ids
         self.texts = texts
         self.metas = metas
@@ -52,6 +59,25 @@ class LexicalIndex:
             self._bm25.index(tokens, show_progress=False)
         self.published = np.array([int(m.get("published_day", -1)) for m in metas],
                                   dtype=np.int64)
+        self._build_articles()
+
+    def _build_articles(self) -> None:
+        import bm25s
+
+        rows_of: dict[str, list[int]] = {}
+        for row, meta in enumerate(self.metas):
+            rows_of.setdefault(str(meta.get("article_id", "")), []).append(row)
+        self.articles = list(rows_of)
+        self.article_rows = [sorted(rows, key=lambda r: int(self.metas[r].get("index", 0)))
+                             for rows in rows_of.values()]
+        self._article_tokenizer = bm25s.tokenization.Tokenizer(stopwords="en", stemmer=stem)
+        self._article_bm25 = bm25s.BM25()
+        if self.articles:
+            texts = [str(self.metas[rows[0]].get("headline", "")) + "\n"
+                     + "\n".join(self.texts[r] for r in rows) for rows in self.article_rows]
+            tokens = self._article_tokenizer.tokenize(texts, show_progress=False,
+                                                      return_as="tuple")
+            self._article_bm25.index(tokens, show_progress=False)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -70,6 +96,29 @@ class LexicalIndex:
                                            weight_mask=weight)
         return [LexicalHit(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True)
                 if s > 0]
+
+
+    def search_articles(self, query: str, k: int,
+                        mask: np.ndarray | None = None) -> list[tuple[str, float]]:
+        """The top ``k`` article ids by BM25 over their whole text.
+
+        Only articles with a row where ``mask`` is true are searched.
+        """
+        if not self.articles:
+            return []
+        tokens = self._article_tokenizer.tokenize([query], update_vocab=False,
+                                                  show_progress=False, return_as="ids")
+        if not tokens or not any(tokens[0]):
+            return []
+        weight = None
+        if mask is not None:
+            weight = np.array([float(mask[rows].any()) for rows in self.article_rows],
+                              dtype=np.float32)
+        k = min(k, len(self.articles))
+        rows, scores = self._article_bm25.retrieve(tokens, k=k, show_progress=False,
+                                                   n_threads=1, weight_mask=weight)
+        return [(self.articles[int(r)], float(s)) for r, s in zip(rows[0], scores[0],
+                                                                  strict=True) if s > 0]
 
 
 class LexicalCache:
@@ -105,7 +154,8 @@ class LexicalCache:
                 try:
                     with path.open("rb") as fh:
                         loaded = pickle.load(fh)
-                    if isinstance(loaded, LexicalIndex) and loaded.generation == generation:
+                    if isinstance(loaded, LexicalIndex) and loaded.generation == generation \
+                            and getattr(loaded, "version", 0) == LexicalIndex.VERSION:
                         self._index = loaded
                         return loaded
                 except Exception:  # a torn or stale cache file is rebuilt, never trusted
