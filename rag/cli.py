@@ -1,4 +1,7 @@
-"""The ``rag`` command: each subcommand is one call into the library; errors are one line."""
+"""rag: ask questions of your news articles, offline, with cited answers.
+
+Each subcommand is one call into the library; errors are one line.
+"""
 
 from __future__ import annotations
 
@@ -34,6 +37,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     print(report.summary())
     for where, reason in report.skipped_reasons.items():
         print(f"  skipped {where}: {reason}")
+    if report.skipped and not (report.added or report.updated or report.unchanged):
+        print("error: none of the given paths could be read as articles.", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -91,13 +97,15 @@ def _date(value: str) -> dt.date:
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser of the ``rag`` command."""
-    top = argparse.ArgumentParser(prog="rag", description=__doc__)
+    top = argparse.ArgumentParser(prog="rag", description=__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     top.add_argument("--data-dir", help="where the index lives (default: $RAG_DATA_DIR or .data)")
     top.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = top.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", help="add articles from files and folders")
-    p.add_argument("paths", nargs="+")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="article files or folders (.txt .md .html .json .jsonl .rss .atom .xml)")
     p.add_argument("--prune", action="store_true", help="forget articles whose files are gone")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -114,9 +122,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--until", type=_date, help="published on or before YYYY-MM-DD")
     p.set_defaults(func=cmd_ask)
 
-    p = sub.add_parser("serve", help="run the HTTP API")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p = sub.add_parser("serve", help="run the HTTP API",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on")
     p.add_argument("--answerer", "--generator", dest="answerer",
                    help="extractive, a local model name, or openai")
     p.add_argument("--no-chat", action="store_true", help="do not mount the chat page at /chat")

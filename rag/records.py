@@ -104,5 +104,6 @@ class IngestReport(BaseModel):
         """One line for people."""
         return (
             f"added {self.added}, updated {self.updated}, unchanged {self.unchanged}, "
-            f"removed {self.removed}, skipped {self.skipped} ({self.chunks_added} chunks embedded)"
+            f"removed {self.removed}, skipped {self.skipped} ({self.chunks_added} "
+            f"chunk{'' if self.chunks_added == 1 else 's'} embedded)"
         )

@@ -87,7 +87,7 @@ def test_the_answer_is_a_typed_json_round_trip(assistant: Assistant) -> None:
 
 
 def test_cli_ask_prints_answer_and_sources_and_json(tmp_path: Path) -> None:
-    env = {"RAG_DATA_DIR": str(tmp_path / "cli"), "RAG_GENERATOR": "extractive",
+    env = {"RAG_DATA_DIR": str(tmp_path / "cli"), "RAG_ANSWERER": "extractive",
            "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
     rag = [sys.executable, "-m", "rag.cli"]
     ingest = subprocess.run([sys.executable, "-m", "ingest", "-q", str(SEEDS)], env=env,
@@ -104,6 +104,13 @@ def test_cli_ask_prints_answer_and_sources_and_json(tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert bad.stderr.strip() == "error: Please ask a question."
     assert "Traceback" not in bad.stderr
+    missing = subprocess.run([*rag, "ingest", "-q", str(tmp_path / "does-not-exist")], env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert missing.returncode == 1 and "skipped 1" in missing.stdout
+    assert "none of the given paths could be read" in missing.stderr
+    helped = subprocess.run([*rag, "serve", "--help"], env=env, capture_output=True,
+                            text=True, timeout=300, check=True).stdout
+    assert "(default: 8000)" in helped and "``" not in helped
 
 
 def test_evidence_memo_cleared_by_another_request_does_not_fail_this_one() -> None:
@@ -152,3 +159,20 @@ def test_an_answer_scores_its_passages_sentences_once(tmp_path: Path) -> None:
     assert not answer.refused
     scoring = [c for c in inner.calls if len(c) > 1]  # the gate's and the answerer's batches
     assert scoring and len(scoring) == len(set(scoring))
+
+
+def test_an_empty_index_says_how_to_add_articles(real_settings) -> None:
+    empty = Assistant(real_settings.model_copy(update={"answerer": "extractive"}))
+    answer = empty.ask(SEED_QUESTION)
+    assert answer.refused and answer.citations == []
+    assert answer.text.startswith("Nothing is indexed yet") and "rag ingest" in answer.text
+
+
+def test_the_older_setting_name_rag_generator_still_chooses_the_answerer(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag.settings import Settings
+
+    monkeypatch.setenv("RAG_GENERATOR", "qwen2.5-coder-0.5b")
+    assert Settings().answerer == "qwen2.5-coder-0.5b"
+    monkeypatch.setenv("RAG_ANSWERER", "extractive")
+    assert Settings().answerer == "extractive"

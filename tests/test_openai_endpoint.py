@@ -44,9 +44,17 @@ def _citations(extra: dict[str, Any] | None) -> list[Citation]:
     return [Citation.model_validate(c) for c in extra["citations"]]
 
 
-def test_models_are_the_answerers(client: openai.OpenAI) -> None:
+def test_models_are_default_then_the_answerers(client: openai.OpenAI) -> None:
     ids = [model.id for model in client.models.list()]
-    assert ids[0] == "extractive"
+    assert ids[:2] == ["default", "extractive"]
+
+
+def test_model_default_is_the_configured_answerer(client: openai.OpenAI) -> None:
+    completion = client.chat.completions.create(
+        model="default", messages=[{"role": "user", "content": SEED_QUESTION}])
+    assert completion.model == "default"
+    assert "Azerbaijan" in (completion.choices[0].message.content or "")
+    assert _citations(completion.model_extra)
 
 
 def test_completion_carries_the_answer_and_structured_citations(

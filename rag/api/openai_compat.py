@@ -221,6 +221,9 @@ def _chain(first: str | Answer, rest: Iterator[str | Answer]) -> Iterator[str | 
     yield from rest
 
 
+DEFAULT_MODEL_ID = "default"  # the server's configured answerer, whatever it is
+
+
 def router(assistant: Assistant, answerers: Sequence[str]) -> APIRouter:
     """The /v1 routes; ``answerers`` are the model ids a request may name."""
     api = APIRouter(prefix="/v1", tags=["openai"],
@@ -230,16 +233,21 @@ def router(assistant: Assistant, answerers: Sequence[str]) -> APIRouter:
                                    503: "The store or a model is unavailable."}.items()})
     started = int(time.time())
 
-    def answerer_for(model: str) -> str:
+    models_listed = [DEFAULT_MODEL_ID, *answerers]
+
+    def answerer_for(model: str) -> str | None:
+        """The answerer a model id names; None (the server's default) for 'default'."""
+        if model == DEFAULT_MODEL_ID:
+            return None
         if model not in answerers:
             raise ApiError(404, f"The model '{model[:60]}' does not exist here; choose one of: "
-                                f"{', '.join(answerers)}.", code="model_not_found")
+                                f"{', '.join(models_listed)}.", code="model_not_found")
         return model
 
     @api.get("/models", response_model=ModelList)
     async def models() -> ModelList:
         """The answerers, as OpenAI models."""
-        return ModelList(data=[ModelCard(id=name, created=started) for name in answerers])
+        return ModelList(data=[ModelCard(id=name, created=started) for name in models_listed])
 
     @api.post("/chat/completions", response_model=ChatCompletion,
               responses={200: {"content": {"text/event-stream": {"schema": {
