@@ -176,3 +176,22 @@ def test_the_older_setting_name_rag_generator_still_chooses_the_answerer(
     assert Settings().answerer == "qwen2.5-coder-0.5b"
     monkeypatch.setenv("RAG_ANSWERER", "extractive")
     assert Settings().answerer == "extractive"
+
+
+def test_citations_never_show_the_servers_paths(assistant: Assistant,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                tmp_path: Path) -> None:
+    from rag.answering.base import shown_source
+
+    assert shown_source("https://news.example/a") == "https://news.example/a"
+    monkeypatch.chdir(SEEDS.parent)
+    seed = next(SEEDS.glob("*.txt"))
+    cite = assistant.ask(SEED_QUESTION).citations[0]
+    assert cite.source == f"seeds/{seed.name}"
+    # The relative path and the folder filter the way they are shown.
+    for wanted in (cite.source, "seeds"):
+        got = assistant.retrieve(SEED_QUESTION, filters={"sources": [wanted]})
+        assert got and {p.source for p in got} == {str(seed.resolve())}
+    # Run from elsewhere, a file is shown by its name alone.
+    monkeypatch.chdir(tmp_path)
+    assert assistant.ask(SEED_QUESTION).citations[0].source == seed.name

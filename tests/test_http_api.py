@@ -318,8 +318,12 @@ def test_ingest_uploads_articles_that_can_then_be_asked(server: LiveServer,
                                                      "Nordhavn?"}).json()
     assert "Solberg" in answer["text"]
     assert answer["citations"][0]["headline"] == "Lighthouse keepers return to Nordhavn"
-    stored = Path(answer["citations"][0]["source"])
-    assert stored.parent == assistant.settings.data_dir / "uploads"  # not ../../etc
+    # The citation names the file, never the server's folders; it is stored in the uploads
+    # folder (not ../../etc).
+    assert answer["citations"][0]["source"] == "lighthouse.txt"
+    stored = assistant.store.records([answer["citations"][0]["chunk_id"]])
+    source = Path(next(iter(stored.values())).metadata["source"])
+    assert source.parent == assistant.settings.data_dir / "uploads"
     assert assistant.stats()["articles"] == before["articles"] + 1
 
 

@@ -152,8 +152,11 @@ def _ask(api: Api, http: httpx.Client, question: str) -> dict[str, Any]:
 
 
 def _cites_seed(answer: dict[str, Any], path: Path) -> bool:
+    # The servers run in the folder above their data directories (ROOT/api-x/uploads/FILE),
+    # and a citation shows a file relative to the server's working directory.
+    shown = str(path.relative_to(path.parents[2]))
     return not answer["refused"] and any(
-        c["source"] == str(path) and "Azerbaijan" in c["passage"] for c in answer["citations"])
+        c["source"] == shown and "Azerbaijan" in c["passage"] for c in answer["citations"])
 
 
 # -- dirty markers, in this process -------------------------------------------------------------

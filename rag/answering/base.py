@@ -7,6 +7,7 @@ citation checker and the Assistant can use it without importing one another.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Protocol
 
 from pydantic import BaseModel, Field
@@ -48,11 +49,29 @@ def refusal(question: str) -> Draft:
     return Draft(text=REFUSAL.format(question=question.strip()), refused=True)
 
 
+def shown_source(source: str) -> str:
+    """What a citation shows as its source: the URL, or a file's path without the server's.
+
+    A file under the working directory is shown relative to it (``seeds/article.txt``), any
+    other file by its name, so no answer reveals the server's file system.
+    """
+    if "://" in source or not source:
+        return source
+    path = Path(source)
+    if not path.is_absolute():
+        return source
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return path.name
+
+
 def citation_for(number: int, passage: Passage, start: int, end: int, score: float) -> Citation:
     """A citation quoting ``passage.text[start:end]``."""
     return Citation(
         number=number, chunk_id=passage.chunk_id, article_id=passage.article_id,
-        headline=passage.headline, source=passage.source, published=passage.published,
+        headline=passage.headline, source=shown_source(passage.source),
+        published=passage.published,
         passage=passage.text, quote=passage.text[start:end], quote_start=start,
         start=passage.start, end=passage.end, score=round(score, 4),
     )
