@@ -41,7 +41,8 @@ class HybridRetriever:
         n = max(self.settings.candidates, k)
         index = self.lexical.get()
         dense_ids, dense_sims = self._dense_ids(vector, n, filters)
-        lexical = index.search(query, n, lexical_mask(index, filters))
+        mask = lexical_mask(index, filters)
+        lexical = index.search(query, n, mask)
 
         fused: dict[str, float] = {}
         rrf = self.settings.rrf_k
@@ -52,7 +53,7 @@ class HybridRetriever:
             fused[cid] = fused.get(cid, 0.0) + 1.0 / (rrf + rank + 1)
 
         records = self._records(index, list(fused))
-        self._add_article_scores(fused, records, index, query, n, filters)
+        self._add_article_scores(fused, records, index, query, n, mask)
 
         ranked = sorted(fused, key=lambda cid: -fused[cid])
         # At most max_chunks_per_article from one article while other articles are left.
@@ -66,13 +67,13 @@ class HybridRetriever:
 
     def _add_article_scores(self, fused: dict[str, float],
                             records: dict[str, tuple[str, dict[str, Any]]], index: LexicalIndex,
-                            query: str, n: int, filters: Filters | None) -> None:
+                            query: str, n: int, mask: np.ndarray | None) -> None:
         """Each candidate chunk gains its article's rank by BM25 over the whole article."""
         weight = self.settings.article_weight
         if not weight:
             return
         ranks = {aid: rank for rank, (aid, _) in enumerate(
-            index.search_articles(query, n, lexical_mask(index, filters)))}
+            index.search_articles(query, n, mask))}
         for cid in fused:
             meta = records.get(cid, ("", {}))[1]
             rank = ranks.get(str(meta.get("article_id", "")))
