@@ -159,3 +159,22 @@ def test_reranking_hands_the_gate_the_evidence_it_already_computed(
     theirs = {(e.passage, e.start, e.text): e.score for e in fresh}
     assert mine.keys() == theirs.keys() and mine
     assert all(abs(mine[key] - theirs[key]) < 1e-4 for key in mine)
+
+
+@pytest.mark.parametrize("sentence", [
+    "The board agreed to hire forty more crane drivers.",
+    "Twenty-five ships waited outside the breakwater.",
+    "Dozens of families were moved.",
+    "It cost 1.2 million crowns.",
+])
+def test_figures_in_words_answer_a_how_many_question(sentence: str) -> None:
+    from rag.answering.evidence import type_match
+
+    assert type_match("number", sentence, "How many were there?") == 1.0
+
+
+def test_a_sentence_without_a_figure_does_not_answer_how_many() -> None:
+    from rag.answering.evidence import type_match
+
+    assert type_match("number", "The board agreed to hire more crane drivers.",
+                      "How many crane drivers will it hire?") == 0.0

@@ -25,8 +25,11 @@ _YEAR_OR_DATE = re.compile(
     r"\b(1[89]\d\d|20\d\d)\b|\b" + MONTH + r"[a-z]*\.?\s+\d"
     r"|\b\d{1,2}(st|nd|rd|th)?\s+" + MONTH +
     r"|\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today)\b", re.I)
-_NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|"
-                     r"million|billion|dozen)\b", re.I)
+# A figure in words: "forty", "twenty-five", "a dozen", "1.2 million".
+NUMBER = re.compile(
+    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|"
+    r"fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|"
+    r"seventy|eighty|ninety|hundreds?|thousands?|millions?|billions?|dozens?)\b", re.I)
 _SPELLED = {word: n for n, words in enumerate((
     ("zero",), ("one", "first"), ("two", "second"), ("three", "third"), ("four", "fourth"),
     ("five", "fifth"), ("six", "sixth"), ("seven", "seventh"), ("eight", "eighth"),
@@ -82,7 +85,7 @@ def type_match(kind: str, sentence: str, question: str) -> float:
     if kind == "number":
         fresh = {m.lower() for m in _QUESTION_NUMBER.findall(sentence)} - question_numbers(
             question)
-        return 1.0 if fresh or _NUMBER.search(re.sub(r"\d", "", sentence)) else 0.0
+        return 1.0 if fresh or NUMBER.search(re.sub(r"\d", "", sentence)) else 0.0
     if kind == "date":
         for match in _YEAR_OR_DATE.finditer(sentence):
             if match.group(0).lower() not in question_numbers(question):

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterator, Sequence
 
 from rag.answering.base import Draft, citation_for, refusal
 from rag.answering.condense import heuristic_condense, split_follow_up
-from rag.answering.evidence import EvidenceScorer, SentenceEvidence
+from rag.answering.evidence import NUMBER, EvidenceScorer, SentenceEvidence
 from rag.embeddings import Embedder
 from rag.records import Citation, Passage, Turn
 from rag.retrieval.recency import asks_for_figure
 from rag.settings import Settings
-
-_FIGURE = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
-                     r"dozen|hundred|thousand|million|billion)\b", re.I)
 
 
 def newest_figure_first(question: str, evidence: Sequence[SentenceEvidence],
@@ -30,7 +26,7 @@ def newest_figure_first(question: str, evidence: Sequence[SentenceEvidence],
     if not ordered or not asks_for_figure(question):
         return ordered
     bar = ratio * ordered[0].score
-    close = [e for e in ordered if e.score >= bar and _FIGURE.search(e.text)]
+    close = [e for e in ordered if e.score >= bar and NUMBER.search(e.text)]
     if not close:
         return ordered
     newest = max(close, key=lambda e: (passages[e.passage].published or dt.date.min, e.score))
