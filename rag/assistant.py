@@ -8,14 +8,22 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.answering.base import NOTHING_INDEXED, Answerer, Draft, refusal
+from rag.answering.base import NOTHING_INDEXED, Answerer, Draft, refusal, shown_source
 from rag.answering.condense import split_follow_up
 from rag.answering.evidence import EvidenceScorer
 from rag.answering.factory import make_answerer
 from rag.answering.rerank import rerank
 from rag.embeddings import Embedder, make_embedder
-from rag.errors import InvalidInput, StoreLocked
-from rag.records import MAX_QUESTION_CHARS, Answer, Filters, IngestReport, Passage, Turn
+from rag.errors import InvalidInput, NotFound, StoreLocked
+from rag.records import (
+    MAX_QUESTION_CHARS,
+    Answer,
+    ArticleInfo,
+    Filters,
+    IngestReport,
+    Passage,
+    Turn,
+)
 from rag.retrieval.hybrid import HybridRetriever
 from rag.settings import Settings
 from rag.store import Store
@@ -192,6 +200,102 @@ class Assistant:
             return batch.report(report)
         finally:
             self._uploading.release()
+
+    def articles(self) -> list[ArticleInfo]:
+        """Every indexed article, newest first (undated ones last), with its files."""
+        infos: dict[str, ArticleInfo] = {}
+        for page in self.store.chunk_pages():
+            for chunk in page:
+                meta = chunk.metadata
+                aid = str(meta.get("article_id", ""))
+                if not aid:
+                    continue
+                if aid not in infos:
+                    infos[aid] = ArticleInfo(
+                        article_id=aid, headline=str(meta.get("headline") or ""),
+                        source=self._shown(str(meta.get("source") or "")),
+                        published=meta.get("published") or None, chunks=0)
+                infos[aid].chunks += 1
+        for meta in self.store.manifest().values():
+            info = infos.get(str(meta.get("article_id")))
+            if info is not None:
+                key = str(meta.get("key") or meta.get("path") or "")
+                shown = self._shown(key.split("#", 1)[0])
+                record = f"#{key.split('#', 1)[1]}" if "#" in key else ""
+                info.files.append(shown + record)
+        for info in infos.values():
+            info.files.sort()
+        return sorted(infos.values(), key=lambda a: (a.published is None,
+                                                     -(a.published.toordinal()
+                                                       if a.published else 0),
+                                                     a.headline.lower()))
+
+    def _shown(self, source: str) -> str:
+        """A source as people see it; an upload by the name it was uploaded under."""
+        uploads = (self.settings.data_dir / "uploads").resolve()
+        if "://" not in source and uploads in Path(source).parents:
+            return Path(source).name
+        return shown_source(source)
+
+    def article_ids(self, wanted: Sequence[str]) -> list[str]:
+        """The stored article ids that ``wanted`` name, each in full or by a unique prefix."""
+        known = sorted({str(meta["article_id"]) for meta in self.store.manifest().values()})
+        found: list[str] = []
+        for raw in wanted:
+            prefix = raw.strip().lower()
+            matches = [aid for aid in known if aid.startswith(prefix)] if len(prefix) >= 6 \
+                else [aid for aid in known if aid == prefix]
+            if not matches:
+                raise NotFound(f"No indexed article has the id '{raw[:40]}'; "
+                               "`rag articles` lists them.")
+            if len(matches) > 1:
+                raise InvalidInput(f"'{raw[:40]}' is the start of several article ids; "
+                                   "give more of it.")
+            found.append(matches[0])
+        return found
+
+    def delete_articles(self, article_ids: Sequence[str]) -> list[ArticleInfo]:
+        """Forget the given articles (ids in full or by a unique prefix); returns them.
+
+        An article comes back if one of its files is ingested again; an uploaded copy is
+        deleted with it.
+        """
+        from ingest.removal import remove_articles
+
+        ids = self.article_ids(article_ids)
+        listed = {info.article_id: info for info in self.articles()}
+        try:
+            remove_articles(self.settings, self.store, ids)
+        finally:
+            self.retriever.lexical.invalidate()
+        return [listed[aid] for aid in ids if aid in listed]
+
+    def reindex(self, article_ids: Sequence[str] | None = None) -> IngestReport:
+        """Read the given articles (default: all) from their files again and embed them anew.
+
+        For after a change of chunking or embedder. An article whose files are all gone stays
+        as it is, with the reason in the report; nothing is lost.
+        """
+        from ingest.removal import remove_articles
+
+        ids = set(self.article_ids(article_ids)) if article_ids else None
+        paths: dict[str, list[str]] = {}
+        for meta in self.store.manifest().values():
+            aid = str(meta["article_id"])
+            if ids is None or aid in ids:
+                paths.setdefault(aid, []).append(str(meta.get("path", "")))
+        readable = {aid: sorted({p for p in found if Path(p).is_file()})
+                    for aid, found in paths.items()}
+        kept = {aid for aid, found in readable.items() if not found}
+        try:
+            remove_articles(self.settings, self.store, [a for a in readable if a not in kept])
+        finally:
+            self.retriever.lexical.invalidate()
+        report = self.ingest(sorted({p for found in readable.values() for p in found}))
+        for aid in sorted(kept):
+            report.skipped += 1
+            report.skipped_reasons[aid[:12]] = "its files are gone; the stored copy was kept"
+        return report
 
     def stats(self) -> dict[str, int]:
         """How much is indexed: articles and chunks."""

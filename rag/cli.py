@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rag.errors import RagError
+
+if TYPE_CHECKING:
+    from rag.records import IngestReport
 
 
 def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -26,12 +31,23 @@ def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    """Ingest files and folders."""
-    from rag.assistant import Assistant
+    """Ingest files and folders (into the local index, or through a running server)."""
+    if args.server:
+        from rag.remote import ingest_through
 
-    report = Assistant(_settings(args)).ingest(args.paths, prune=args.prune,
-                                               progress=not args.quiet)
-    if args.json:
+        if args.prune:
+            raise RagError("--prune works on the local index only, not with --server.")
+        report = ingest_through(args.server, args.paths)
+    else:
+        from rag.assistant import Assistant
+
+        report = Assistant(_settings(args)).ingest(args.paths, prune=args.prune,
+                                                   progress=not args.quiet)
+    return _print_report(report, args.json)
+
+
+def _print_report(report: IngestReport, as_json: bool) -> int:
+    if as_json:
         print(report.model_dump_json(indent=2))
         return 0
     print(report.summary())
@@ -41,6 +57,43 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print("error: none of the given paths could be read as articles.", file=sys.stderr)
         return 1
     return 0
+
+
+def cmd_articles(args: argparse.Namespace) -> int:
+    """List the indexed articles."""
+    from rag.assistant import Assistant
+
+    articles = Assistant(_settings(args)).articles()
+    if args.json:
+        print(json.dumps([a.model_dump(mode="json") for a in articles], indent=2))
+        return 0
+    if not articles:
+        print("Nothing is indexed yet: add articles with `rag ingest PATH`.")
+        return 0
+    for art in articles:
+        date = art.published.isoformat() if art.published else "undated"
+        print(f"{art.article_id[:12]}  {date:10}  {art.chunks:3} "
+              f"chunk{'' if art.chunks == 1 else 's'}  {art.headline or '(no headline)'}")
+        print(f"{'':14}{', '.join(art.files) or art.source}")
+    print(f"{len(articles)} article{'' if len(articles) == 1 else 's'}")
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    """Forget articles by id."""
+    from rag.assistant import Assistant
+
+    for art in Assistant(_settings(args)).delete_articles(args.ids):
+        print(f"deleted {art.article_id[:12]}  {art.headline or art.source}")
+    return 0
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    """Read articles from their files again and embed them anew."""
+    from rag.assistant import Assistant
+
+    report = Assistant(_settings(args)).reindex(args.ids or None)
+    return _print_report(report, args.json)
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -109,7 +162,24 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--prune", action="store_true", help="forget articles whose files are gone")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--server", metavar="URL",
+                   help="add them through the running server at URL (e.g. "
+                        "http://127.0.0.1:8000; key from $RAG_API_KEY) instead of the local index")
     p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("articles", help="list the indexed articles")
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
+    p.set_defaults(func=cmd_articles)
+
+    p = sub.add_parser("delete", help="forget indexed articles")
+    p.add_argument("ids", nargs="+", metavar="ID",
+                   help="article ids from `rag articles` (a unique start of 6+ characters will do)")
+    p.set_defaults(func=cmd_delete)
+
+    p = sub.add_parser("reindex", help="read articles from their files again and embed them anew")
+    p.add_argument("ids", nargs="*", metavar="ID", help="article ids (default: all)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_reindex)
 
     p = sub.add_parser("ask", help="answer a question from the indexed articles")
     p.add_argument("question")

@@ -27,3 +27,7 @@ class InvalidInput(RagError):
 
 class TooLarge(InvalidInput):
     """A request or an upload is over its size limit."""
+
+
+class NotFound(InvalidInput):
+    """Something the caller named (an article, say) is not in the index."""

@@ -88,6 +88,18 @@ class Answer(BaseModel):
     timings_ms: dict[str, float] = Field(default_factory=dict)
 
 
+class ArticleInfo(BaseModel):
+    """One indexed article, as a listing shows it."""
+
+    article_id: str
+    headline: str
+    source: str = Field(description="What its citations show: a URL, or a relative path.")
+    published: dt.date | None = None
+    chunks: int = Field(description="How many passages it was cut into.")
+    files: list[str] = Field(default_factory=list, description=(
+        "Every file (or URL, or record in a file) it was read from, as citations show them."))
+
+
 class IngestReport(BaseModel):
     """Counts of one ingest run and the reason for every skipped file."""
 

@@ -257,8 +257,9 @@ def _flock(path: str, settings: Settings) -> int:
         os.close(fd)
         raise StoreLocked(
             f"Another process (an ingest, or a running chat or API server) is using "
-            f"{settings.data_dir}; with embedded Chroma only one process may write: add articles "
-            "through the running app, or use a Chroma server for several processes."
+            f"{settings.data_dir}, and only one process may write it: add articles through the "
+            "running server instead (`rag ingest --server http://127.0.0.1:8000 PATH`, or the "
+            "page's upload), or stop it first."
         ) from exc
     return fd
 

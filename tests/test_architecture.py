@@ -19,7 +19,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("rag.llm",),
     ("rag.answering",),
     ("rag.assistant", "rag"),
-    ("rag.evaluation", "rag.api", "rag.chat", "rag.slack_bot", "rag.cli",
+    ("rag.evaluation", "rag.api", "rag.chat", "rag.slack_bot", "rag.cli", "rag.remote",
      "ingest.__main__"),
 )
 

@@ -26,7 +26,7 @@ from rag.api.openai_compat import router as openai_router
 from rag.api.schemas import AskRequest, ErrorBody, Health
 from rag.assistant import Assistant
 from rag.errors import RagError
-from rag.records import Answer, IngestReport
+from rag.records import Answer, ArticleInfo, IngestReport
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -138,6 +138,31 @@ def ingest_routes(assistant: Assistant) -> APIRouter:
     return api
 
 
+def article_routes(assistant: Assistant) -> APIRouter:
+    """GET /articles, DELETE /articles/{id}, POST /articles/reindex: what is indexed."""
+    api = APIRouter(tags=["articles"])
+
+    @api.get("/articles", response_model=list[ArticleInfo], responses=_ERRORS)
+    def articles() -> list[ArticleInfo]:
+        """Every indexed article, newest first: headline, date, source, chunks, files."""
+        return assistant.articles()
+
+    @api.delete("/articles/{article_id}", response_model=ArticleInfo,
+                responses={**_ERRORS, 404: {"model": ErrorBody,
+                                            "description": "No such article."}})
+    def delete_article(article_id: str) -> ArticleInfo:
+        """Forget one article (its id, or a unique start of 6+ characters)."""
+        return assistant.delete_articles([article_id])[0]
+
+    @api.post("/articles/reindex", response_model=IngestReport, responses=_ERRORS)
+    def reindex(ids: Annotated[list[str] | None, Query(
+            description="Article ids (default: all).")] = None) -> IngestReport:
+        """Read articles from their files again and embed them anew."""
+        return assistant.reindex(ids or None)
+
+    return api
+
+
 def create_app(settings: Settings | None = None, assistant: Assistant | None = None, *,
                with_chat: bool = False) -> FastAPI:
     """The FastAPI app over ``assistant`` (built from ``settings`` when not given)."""
@@ -163,6 +188,7 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
     app.include_router(health_routes(assistant, answerers))
     app.include_router(ask_routes(assistant, answerers), dependencies=guarded)
     app.include_router(ingest_routes(assistant), dependencies=guarded)
+    app.include_router(article_routes(assistant), dependencies=guarded)
     app.include_router(openai_router(assistant, answerers), dependencies=guarded)
     home = CHAT_PATH + "/" if with_chat and mount_chat(app, assistant) else "/docs"
 

@@ -18,6 +18,7 @@ from starlette.types import Scope
 from rag.errors import (
     InvalidInput,
     ModelUnavailable,
+    NotFound,
     RagError,
     StoreLocked,
     StoreUnavailable,
@@ -42,7 +43,8 @@ class ApiError(Exception):
 
 
 _RAG_STATUS: list[tuple[type[RagError], int]] = [  # the first that matches
-    (TooLarge, 413), (InvalidInput, 422), (StoreLocked, 409), (StoreUnavailable, 503),
+    (TooLarge, 413), (NotFound, 404), (InvalidInput, 422), (StoreLocked, 409),
+    (StoreUnavailable, 503),
     (ModelUnavailable, 503),
 ]
 
