@@ -149,3 +149,70 @@ def test_malformed_json_is_an_openai_style_400(server: LiveServer) -> None:
     error = response.json()["error"]
     assert error["message"] == "The request body is not valid JSON."
     assert error["type"] == "invalid_request_error"
+
+
+def test_annotations_point_at_each_marker_and_usage_is_filled(client: openai.OpenAI) -> None:
+    completion = client.chat.completions.create(
+        model="extractive", messages=[{"role": "user", "content": SEED_QUESTION}])
+    message = completion.choices[0].message
+    content = message.content or ""
+    citations = {c.number: c for c in _citations(completion.model_extra)}
+    assert message.annotations, "the citations travel as OpenAI annotations too"
+    for note in message.annotations:
+        span = note.url_citation
+        extra = span.model_extra or {}
+        assert content[span.start_index:span.end_index] == f"[{extra['number']}]"
+        cite = citations[extra["number"]]
+        assert span.title == cite.headline and span.url == cite.source
+        assert extra["quote"] == cite.quote
+    assert completion.usage is not None
+    assert completion.usage.completion_tokens > 10
+    assert completion.usage.prompt_tokens > completion.usage.completion_tokens  # passages read
+    assert completion.usage.total_tokens == (completion.usage.prompt_tokens
+                                             + completion.usage.completion_tokens)
+
+
+def test_footnotes_append_the_sources_for_text_only_clients(client: openai.OpenAI) -> None:
+    plain = client.chat.completions.create(
+        model="extractive", messages=[{"role": "user", "content": SEED_QUESTION}])
+    noted = client.chat.completions.create(
+        model="extractive", messages=[{"role": "user", "content": SEED_QUESTION}],
+        extra_body={"footnotes": True})
+    text = noted.choices[0].message.content or ""
+    assert text.startswith(plain.choices[0].message.content or "")
+    notes = text.split("\n\nSources:\n", 1)[1].splitlines()
+    citations = _citations(noted.model_extra)
+    assert len(notes) == len(citations)
+    for line, cite in zip(notes, citations, strict=True):
+        assert line.startswith(f"[{cite.number}] {cite.headline} ({cite.source}")
+        assert cite.quote in line
+
+    stream = client.chat.completions.create(
+        model="extractive", messages=[{"role": "user", "content": SEED_QUESTION}],
+        stream=True, extra_body={"footnotes": True})
+    chunks = list(stream)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == text
+    assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens > 0
+
+
+def test_langchain_chat_openai_gets_usage_footnotes_and_the_same_text(
+        server: LiveServer, assistant: Assistant) -> None:
+    from langchain_openai import ChatOpenAI
+
+    llm = ChatOpenAI(base_url=f"{server.url}/v1", api_key=KEY, model="extractive",  # type: ignore[arg-type]
+                     max_retries=0, timeout=120, stream_usage=True)
+    direct = assistant.ask(SEED_QUESTION)
+    reply = llm.invoke(SEED_QUESTION)
+    assert reply.content == direct.text
+    assert reply.usage_metadata is not None and reply.usage_metadata["output_tokens"] > 10
+
+    streamed = None
+    for piece in llm.stream(SEED_QUESTION):
+        streamed = piece if streamed is None else streamed + piece
+    assert streamed is not None and streamed.content == direct.text
+    assert streamed.usage_metadata is not None and streamed.usage_metadata["total_tokens"] > 0
+
+    noted = llm.bind(extra_body={"footnotes": True}).invoke(SEED_QUESTION)
+    assert isinstance(noted.content, str)
+    for cite in direct.citations:  # a text-only client still sees every source
+        assert f"[{cite.number}] {cite.headline}" in noted.content

@@ -2,14 +2,18 @@
 
 The last user message is the question and the earlier user/assistant messages are the history;
 system and developer messages are ignored (the assistant answers only from the articles). The
-answer's citations travel in a top-level ``citations`` list, on the completion and on the last
-streamed chunk, as well as in the ``[n]`` markers of the content.
+answer's citations travel in a top-level ``citations`` list and in the message's ``annotations``
+(OpenAI's ``url_citation`` shape, one per ``[n]`` marker, with ``number`` and ``quote`` added),
+on the completion and on the last streamed chunk, as well as in the ``[n]`` markers of the
+content. With ``footnotes: true`` the sources are also appended to the text, for clients that
+show only text. ``usage`` counts words and punctuation marks, not a model's tokens.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -55,7 +59,7 @@ class ChatMessage(Strict):
 
 
 class StreamOptions(Strict):
-    """OpenAI's stream options (accepted; usage is not reported)."""
+    """OpenAI's stream options (accepted; the last chunk always carries usage)."""
 
     include_usage: bool | None = None
     include_obfuscation: bool | None = None
@@ -92,14 +96,46 @@ class ChatCompletionRequest(Strict):
     parallel_tool_calls: bool | None = None
     filters: Filters | None = Field(default=None, description="Extension: restrict retrieval.")
     top_k: int | None = Field(default=None, ge=1, le=20, description="Extension: passages.")
+    footnotes: bool = Field(default=False, description=(
+        "Extension: append the sources to the text as footnotes, for clients that show only "
+        "the text."))
 
 
 # -- responses ---------------------------------------------------------------------------------
+class UrlCitation(BaseModel):
+    """Where a cited span of the reply comes from: the article's URL (or file) and headline."""
+
+    url: str
+    title: str
+    start_index: int = Field(description="Start of the [n] marker in the content.")
+    end_index: int
+    number: int = Field(description="Extension: the n of the [n] marker.")
+    quote: str = Field(description="Extension: the cited sentence(s) of the article.")
+    published: str | None = Field(default=None, description="Extension: YYYY-MM-DD.")
+
+
+class Annotation(BaseModel):
+    """OpenAI's message annotation."""
+
+    type: Literal["url_citation"] = "url_citation"
+    url_citation: UrlCitation
+
+
 class AssistantMessage(BaseModel):
     """The reply message."""
 
     role: Literal["assistant"] = "assistant"
     content: str
+    annotations: list[Annotation] = Field(default_factory=list)
+    refusal: None = None
+
+
+class Usage(BaseModel):
+    """Sizes of the request and the reply, counted as words and punctuation marks."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
 
 
 class Choice(BaseModel):
@@ -119,6 +155,7 @@ class ChatCompletion(BaseModel):
     created: int
     model: str
     choices: list[Choice]
+    usage: Usage
     citations: list[Citation] = Field(description="The sources of the [n] markers.")
     refused: bool = Field(description="True when the articles do not answer the question.")
 
@@ -128,6 +165,7 @@ class Delta(BaseModel):
 
     role: Literal["assistant"] | None = None
     content: str | None = None
+    annotations: list[Annotation] | None = None
 
 
 class ChunkChoice(BaseModel):
@@ -149,6 +187,7 @@ class ChatCompletionChunk(BaseModel):
     choices: list[ChunkChoice]
     citations: list[Citation] | None = None
     refused: bool | None = None
+    usage: Usage | None = None
     final_text: str | None = Field(default=None, description=(
         "On the last chunk: the checked answer text, equal to the joined deltas unless the "
         "answerer's citation check rewrote it."))
@@ -184,28 +223,79 @@ def split_messages(messages: Sequence[ChatMessage]) -> tuple[str, list[dict[str,
     return last.text(), history
 
 
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+def count_tokens(text: str) -> int:
+    """Words and punctuation marks: a model-independent size for ``usage``."""
+    return len(_TOKEN.findall(text))
+
+
+def usage_of(question: str, history: Sequence[dict[str, str]], answer: Answer,
+             text: str) -> Usage:
+    """The request's size (question, history and the passages read) and the reply's."""
+    read = {c.chunk_id: c.passage for c in answer.citations}
+    prompt = count_tokens(question) + sum(count_tokens(t["content"]) for t in history) + \
+        sum(count_tokens(p) for p in read.values())
+    completion = count_tokens(text)
+    return Usage(prompt_tokens=prompt, completion_tokens=completion,
+                 total_tokens=prompt + completion)
+
+
+def footnote_text(answer: Answer) -> str:
+    """The sources as text: a blank line, then one line per [n]."""
+    if not answer.citations:
+        return ""
+    lines = []
+    for cite in answer.citations:
+        date = f", {cite.published.isoformat()}" if cite.published else ""
+        lines.append(f"[{cite.number}] {cite.headline} ({cite.source}{date}): “{cite.quote}”")
+    return "\n\nSources:\n" + "\n".join(lines)
+
+
+def citation_annotations(answer: Answer, text: str) -> list[Annotation]:
+    """One url_citation per [n] marker in ``text``, pointing at the marker's span."""
+    by_number = {c.number: c for c in answer.citations}
+    out: list[Annotation] = []
+    for match in re.finditer(r"\[(\d+)\]", text):
+        cite = by_number.get(int(match.group(1)))
+        if cite is None:
+            continue
+        out.append(Annotation(url_citation=UrlCitation(
+            url=cite.source, title=cite.headline, start_index=match.start(),
+            end_index=match.end(), number=cite.number, quote=cite.quote,
+            published=cite.published.isoformat() if cite.published else None)))
+    return out
+
+
 def _chunk(cid: str, created: int, model: str, delta: Delta, finish: Literal["stop"] | None = None,
            **extra: Any) -> ServerSentEvent:
     chunk = ChatCompletionChunk(id=cid, created=created, model=model,
                                 choices=[ChunkChoice(delta=delta, finish_reason=finish)], **extra)
     data = chunk.model_dump(mode="json")
-    for key in ("citations", "refused", "final_text"):  # extensions: only on the last chunk
+    for key in ("citations", "refused", "final_text", "usage"):  # only on the last chunk
         if data[key] is None:
             del data[key]
+    if data["choices"] and data["choices"][0]["delta"].get("annotations") is None:
+        data["choices"][0]["delta"].pop("annotations", None)
     return ServerSentEvent(data=json.dumps(data))
 
 
-def stream_chunks(first: str | Answer, rest: Iterator[str | Answer], model: str
-                  ) -> Iterator[ServerSentEvent]:
+def stream_chunks(first: str | Answer, rest: Iterator[str | Answer], model: str, *,
+                  question: str = "", history: Sequence[dict[str, str]] = (),
+                  with_footnotes: bool = False) -> Iterator[ServerSentEvent]:
     """OpenAI chunks: the role, text deltas, a last chunk with citations, then [DONE]."""
     cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     yield _chunk(cid, created, model, Delta(role="assistant", content=""))
     try:
         for item in _chain(first, rest):
             if isinstance(item, Answer):
-                yield _chunk(cid, created, model, Delta(), finish="stop",
-                             citations=item.citations, refused=item.refused,
-                             final_text=item.text)
+                notes = footnote_text(item) if with_footnotes else ""
+                text = item.text + notes
+                marks = citation_annotations(item, text)
+                yield _chunk(cid, created, model, Delta(content=notes or None, annotations=marks),
+                             finish="stop", citations=item.citations, refused=item.refused,
+                             final_text=text, usage=usage_of(question, history, item, text))
             elif item:
                 yield _chunk(cid, created, model, Delta(content=item))
     except RagError as exc:
@@ -261,12 +351,17 @@ def router(assistant: Assistant, answerers: Sequence[str]) -> APIRouter:
             events = assistant.ask_stream(question, history, body.filters, top_k=body.top_k,
                                           answerer=answerer)
             first = await run_in_threadpool(next, events)  # bad input is still a plain 4xx
-            return EventSourceResponse(stream_chunks(first, events, body.model))
+            return EventSourceResponse(stream_chunks(
+                first, events, body.model, question=question, history=history,
+                with_footnotes=body.footnotes))
         answer = await run_in_threadpool(assistant.ask, question, history, body.filters,
                                          top_k=body.top_k, answerer=answerer)
+        text = answer.text + (footnote_text(answer) if body.footnotes else "")
         return ChatCompletion(
             id=f"chatcmpl-{uuid.uuid4().hex}", created=int(time.time()), model=body.model,
-            choices=[Choice(message=AssistantMessage(content=answer.text))],
+            choices=[Choice(message=AssistantMessage(
+                content=text, annotations=citation_annotations(answer, text)))],
+            usage=usage_of(question, history, answer, text),
             citations=answer.citations, refused=answer.refused)
 
     return api
