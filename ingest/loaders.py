@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import logging
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -14,9 +15,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from ingest.text import clean_text
+from ingest.wrapping import tidy_plain_text, unwrap
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl",
-                      ".rss", ".atom", ".xml")
+                      ".rss", ".atom", ".xml", ".pdf")
 
 
 class Skip(Exception):
@@ -28,7 +30,7 @@ class Article:
     """One article as it enters the index."""
 
     key: str  # what the manifest tracks: a file path, or path#record-id for records
-    path: str  # the file it came from, to prune when the file is gone
+    path: str  # the file (or URL) it came from, to prune when the file is gone
     text: str
     headline: str
     source: str  # what a citation shows: a URL when known, else the path
@@ -41,6 +43,9 @@ class Loaded:
 
     articles: list[Article] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+
+
+_PDF_DATE = re.compile(r"D:(\d{4})(\d{2})(\d{2})")  # PDF dates: D:YYYYMMDDHHmmSS+hh'mm'
 
 
 def parse_date(value: Any) -> dt.date | None:
@@ -62,6 +67,12 @@ def parse_date(value: Any) -> dt.date | None:
         except ValueError:
             return None
     text = str(value).strip()
+    pdf = _PDF_DATE.match(text)
+    if pdf:
+        try:
+            return dt.date(int(pdf[1]), int(pdf[2]), int(pdf[3]))
+        except ValueError:
+            return None
     try:
         return dt.date.fromisoformat(text[:10])
     except ValueError:
@@ -74,17 +85,27 @@ def parse_date(value: Any) -> dt.date | None:
         return None
 
 
-def read_text(path: Path, max_bytes: int) -> str:
-    """The file as UTF-8 text, or Skip with the reason (too big, empty, binary, not UTF-8)."""
+def read_bytes(path: Path, max_bytes: int) -> bytes:
+    """The file's bytes, or Skip with the reason (too big, empty)."""
     size = path.stat().st_size
     if size > max_bytes:
         raise Skip(f"file is {size:,} bytes, over the {max_bytes:,}-byte limit")
     data = path.read_bytes()
     if not data.strip():
         raise Skip("file is empty")
+    return data
+
+
+def decode_text(data: bytes, encoding: str | None = None) -> str:
+    """``data`` as text (UTF-8 unless a server named another charset), or Skip with why not."""
     head = data[:8192]
     if b"\x00" in head and not (head.startswith((b"\xff\xfe", b"\xfe\xff"))):
         raise Skip("file is binary, not text")
+    if encoding and encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
+        try:
+            return data.decode(encoding)
+        except (LookupError, UnicodeDecodeError):
+            pass  # a wrong or unknown charset label: UTF-8 is the best guess left
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -112,7 +133,8 @@ def load_txt(path: Path, raw: str) -> Loaded:
     headline, body = lines[0], lines[1] if len(lines) > 1 else ""
     if not body.strip():
         body, headline = headline, ""
-    return Loaded([_article(str(path), path, body, headline, str(path), None, path.stem)])
+    return Loaded([_article(str(path), path, tidy_plain_text(body), headline, str(path), None,
+                            path.stem)])
 
 
 # Bounded lengths: an unclosed "[" or "(" must not make the scan quadratic.
@@ -145,8 +167,8 @@ def load_md(path: Path, raw: str) -> Loaded:
             line = title
         line = re.sub(r"^\s*(?:[-*+]|\d+\.|>)\s+", "", line)
         lines.append(_MD_MARKS.sub(r"\1", _MD_LINK.sub(r"\1", line)))
-    return Loaded([_article(str(path), path, "\n".join(lines), headline, str(path), published,
-                            path.stem)])
+    return Loaded([_article(str(path), path, tidy_plain_text(clean_text("\n".join(lines))),
+                            headline, str(path), published, path.stem)])
 
 
 def load_html(path: Path, raw: str) -> Loaded:
@@ -287,6 +309,53 @@ def _xml(path: Path, raw: str) -> Loaded:
     raise Skip("XML file is not an RSS or Atom feed")
 
 
+def load_pdf(path: Path, data: bytes) -> Loaded:
+    """PDF: the text of every page; the headline from the metadata title or the first line."""
+    from pypdf import PdfReader
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings on odd files are noise
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not _opens_without_password(reader):
+            raise Skip("PDF is encrypted with a password, so its text cannot be read")
+        info = reader.metadata
+        title = str(info.title or "") if info is not None else ""
+        created = _pdf_field(info, "/CreationDate")
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except Skip:
+        raise
+    except Exception as exc:  # pypdf raises many types on damaged files, not only PdfReadError
+        raise Skip("file is not a readable PDF (it is damaged or not a PDF at all)") from exc
+    pages = [text for text in map(clean_text, pages) if text]
+    if not pages:
+        raise Skip("PDF has no text to extract (it may be scanned images)")
+    headline = title.strip()
+    if not headline:
+        headline, _, rest = pages[0].partition("\n")
+        if rest.strip() or len(pages) > 1:
+            pages[0] = rest
+    # A PDF breaks every line of a paragraph: rejoin them, or each would count as a sentence.
+    text = "\n\n".join(unwrap(page) for page in pages if page.strip())
+    return Loaded([_article(str(path), path, text, headline, str(path), parse_date(created),
+                            path.stem)])
+
+
+def _pdf_field(info: Any, name: str) -> str:
+    """One entry of a PDF's document information, as text ("" when missing)."""
+    value: Any = info.get(name) if info is not None else None
+    if hasattr(value, "get_object"):
+        value = value.get_object()
+    return str(value) if value else ""
+
+
+def _opens_without_password(reader: Any) -> bool:
+    """Whether an encrypted PDF opens with the empty password (locked only against editing)."""
+    try:
+        return bool(reader.decrypt(""))
+    except Exception:  # pypdf needs the optional 'cryptography' package for AES: treat as locked
+        return False
+
+
 LOADERS: dict[str, Callable[[Path, str], Loaded]] = {
     ".txt": load_txt, ".md": load_md, ".markdown": load_md, ".html": load_html,
     ".htm": load_html, ".json": load_json, ".jsonl": load_jsonl, ".rss": load_feed,
@@ -296,12 +365,17 @@ LOADERS: dict[str, Callable[[Path, str], Loaded]] = {
 
 def load_file(path: Path, max_bytes: int) -> Loaded:
     """Load one file by its suffix; raise Skip with a plain reason when it cannot be used."""
-    loader = LOADERS.get(path.suffix.lower())
-    if loader is None:
+    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
         raise Skip(f"unsupported file type '{path.suffix or path.name}'")
-    raw = read_text(path, max_bytes)
+    return load_data(path, path.suffix.lower(), read_bytes(path, max_bytes))
+
+
+def load_data(path: Path, suffix: str, data: bytes, encoding: str | None = None) -> Loaded:
+    """Load ``data`` as the format ``suffix`` names (binary PDFs first, then text formats)."""
     try:
-        return loader(path, raw)
+        if suffix == ".pdf":
+            return load_pdf(path, data)
+        return LOADERS[suffix](path, decode_text(data, encoding))
     except Skip:
         raise
     except RecursionError as exc:

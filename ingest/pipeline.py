@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ingest.chunking import chunk_text
-from ingest.loaders import SUPPORTED_SUFFIXES, Article, Skip, load_file
+from ingest.fetch import is_url, load_url
+from ingest.loaders import SUPPORTED_SUFFIXES, Article, Loaded, Skip, load_file
 from rag.embeddings import Embedder, make_embedder
 from rag.records import IngestReport
 from rag.settings import Settings
@@ -40,10 +41,16 @@ def site_of(source: str) -> str:
 
 
 def discover(paths: Iterable[str | Path]) -> tuple[list[Path], dict[str, str]]:
-    """Files under ``paths`` (recursively), and reasons for paths that cannot be read."""
+    """Files under ``paths`` (recursively), and reasons for paths that cannot be read.
+
+    URLs are the ingest run's to fetch (``urls_in``); one that reaches here is reported.
+    """
     files: list[Path] = []
     problems: dict[str, str] = {}
     for raw in paths:
+        if is_url(raw):
+            problems[str(raw)] = "a URL is fetched only by an ingest into the local index"
+            continue
         path = Path(raw)
         if path.is_dir():
             for root, dirs, names in os.walk(path):
@@ -61,6 +68,18 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[Path], dict[str, str]]:
         else:
             problems[str(path)] = "no such file or folder"
     return files, problems
+
+
+def urls_in(paths: Iterable[str | Path]) -> tuple[list[str], list[str | Path]]:
+    """The http(s) URLs among ingest arguments, and the paths: each kept in its order."""
+    urls: list[str] = []
+    rest: list[str | Path] = []
+    for raw in paths:
+        if is_url(raw):
+            urls.append(str(raw))
+        else:
+            rest.append(raw)
+    return urls, rest
 
 
 @dataclass
@@ -195,7 +214,7 @@ class Ingestor:
         server) are not this run's to judge.
         """
         started = time.perf_counter()
-        paths = list(paths)
+        urls, paths = urls_in(paths)
         files, problems = discover(paths)
         with write_lock(self.settings):
             marker = RunMarker(self.store)  # before anything is stored, and before looking
@@ -204,6 +223,8 @@ class Ingestor:
                 run = _Run(self, self._manifest(), marker)
                 for path in _progress(files, progress):
                     run.file(path)
+                for url in urls:
+                    run.url(url)
                 run.flush()
                 if prune:
                     run.prune([Path(p).resolve() for p in paths])
@@ -251,9 +272,22 @@ class _Run:
         except OSError as exc:
             self._skip(str(path), f"could not be read ({exc.strerror or exc})")
             return
-        self.seen_paths.add(str(path))
+        self._loaded(str(path), loaded)
+
+    def url(self, url: str) -> None:
+        """Fetch one URL and queue its new or changed articles (never pruned later)."""
+        self.marker.beat(force=False)
+        try:
+            loaded = load_url(url, self.settings.max_file_bytes)
+        except Skip as exc:
+            self._skip(url, str(exc))
+            return
+        self._loaded(url, loaded)
+
+    def _loaded(self, where: str, loaded: Loaded) -> None:
+        self.seen_paths.add(where)
         for problem in loaded.problems:
-            self._skip(f"{path} {problem.split(':')[0]}", problem)
+            self._skip(f"{where} {problem.split(':')[0]}", problem)
         for art in loaded.articles:
             self.article(art)
 
@@ -356,7 +390,7 @@ class _Run:
             return any(path == root or root in path.parents for root in roots)
 
         gone = [key for key, meta in self.manifest.items()
-                if under(Path(str(meta["path"])))
+                if not is_url(str(meta["path"])) and under(Path(str(meta["path"])))
                 and (not Path(str(meta["path"])).exists()
                      or (str(meta["path"]) in self.seen_paths and key not in self.seen_keys))]
         for key in gone:

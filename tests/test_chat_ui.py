@@ -181,7 +181,8 @@ def test_the_answer_streams_piece_by_piece(assistant: Assistant) -> None:
     assert shown[1] == "Putin offered "
     assert shown[2] == "Putin offered a radar site "
     assert shown[3].endswith("in Azerbaijan &lt;b&gt;now&lt;/b&gt; \\[1\\]\\.")
-    assert shown[-1].endswith('<a href="#cite-1-1" title="Show source 1">[1]</a>\\.')
+    assert shown[-1].endswith('<a href="#cite-1-1" title="Show source 1">[1]</a>\\.'
+                              "\n\n_Answered by piecewise_")
     assert state[0].answer is not None and state[0].answer.answerer == "piecewise"
     assert "by piecewise" in sources and "<mark>Seeking to ease the tension" in sources
 
@@ -282,7 +283,7 @@ def test_a_batch_over_the_cap_is_refused_whole_and_unusable_files_are_named(
     _, report = add_articles(small, [str(empty), str(binary)])
     assert "**Added 0**" in report and "skipped 2" in report
     assert "empty\\.md: file is empty" in report
-    assert "scan\\.pdf: unsupported file type '\\.pdf'" in report
+    assert "scan\\.pdf: file is not a readable PDF" in report
     assert small.stats() == before
     assert str(tmp_path) not in report and str(small.settings.data_dir) not in report
     assert add_articles(small, [])[1].startswith("Choose one or more")
@@ -342,8 +343,8 @@ def test_the_page_offers_the_examples_the_answerers_and_the_routes(assistant: As
     assert [e["text"] for e in chatbot["examples"]] == list(EXAMPLES)
     generator = next(p for p in props if p.get("elem_id") == "answerer")
     assert generator["value"] == "extractive"
-    assert [choice[0] for choice in generator["choices"]] == available_answerers(
-        assistant.settings)
+    assert [choice[0] for choice in generator["choices"]] == [
+        n for n in available_answerers(assistant.settings) if n != "smollm2-135m"]
     api = {d.get("api_name") for d in config["dependencies"]}
     assert {"ask", "add_articles"} <= api
 
@@ -408,3 +409,33 @@ def test_app_reports_an_unreachable_store_in_one_line(monkeypatch: pytest.Monkey
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: Could not open the Chroma server at 127.0.0.1:")
     assert not any("Traceback" in line for line in err)
+
+
+def test_the_picker_shows_the_resolved_model_and_never_the_test_model(data_dir: Path) -> None:
+    from rag.chat.page import page_answerers
+    from rag.llm.local_models import TEST_MODEL, default_answerer
+
+    settings = Settings(data_dir=data_dir, answerer="auto")
+    offered, chosen = page_answerers(settings)
+    assert chosen == default_answerer(settings) and chosen != "auto"
+    assert "auto" not in offered and TEST_MODEL not in offered
+    assert offered[0] == "extractive" and chosen in offered
+    # Configured on purpose (as the tests do), the test model is still what answers.
+    offered, chosen = page_answerers(Settings(data_dir=data_dir, answerer=TEST_MODEL))
+    assert chosen == TEST_MODEL and TEST_MODEL in offered
+
+
+def test_each_answer_names_its_model_and_a_refusal_names_the_search_once() -> None:
+    from rag.chat.render import answer_markdown
+    from rag.records import Answer
+
+    searched = "What did Putin offer instead of the Czech radar, and did Bush accept it?"
+    refused = Answer(question="Did he accept it?", standalone_question=searched,
+                     text=f"The indexed articles don't say. Nothing in them answers: “{searched}”",
+                     refused=True, answerer="qwen2.5-coder-1.5b")
+    shown = answer_markdown(refused, 1)
+    assert shown.count("Czech radar") == 1
+    assert shown.endswith("_Answered by qwen2\\.5\\-coder\\-1\\.5b_")
+    answered = refused.model_copy(update={"text": "He offered Gabala.", "refused": False})
+    shown = answer_markdown(answered, 1)
+    assert "_Searched for:_" in shown and shown.count("Czech radar") == 1

@@ -47,8 +47,8 @@ def test_seed_ingests_and_dense_search_ranks_the_gabala_passage_first(settings: 
     assert meta["headline"] == "Bush, Putin meet over differences on missile defence, Iran"
     assert meta["source"].endswith("000_98df9f2bcfa30ca5.txt")
     # The stored span is exactly where the passage sits in the article text.
-    article = clean_text((SEEDS / "000_98df9f2bcfa30ca5.txt").read_text()).split("\n", 1)[1]
-    assert clean_text(article)[meta["start"]:meta["end"]] == got["documents"][0][0]
+    [article] = load_file(SEEDS / "000_98df9f2bcfa30ca5.txt", 10_000_000).articles
+    assert article.text[meta["start"]:meta["end"]] == got["documents"][0][0]
 
 
 def test_reingest_adds_nothing_edit_replaces_prune_removes(settings: Settings,
