@@ -20,6 +20,7 @@ from rag.chat.handlers import (
 )
 from rag.chat.render import EMPTY_SOURCES, SOURCES_CSS, SOURCES_JS
 from rag.records import MAX_QUESTION_CHARS
+from rag.settings import Settings
 
 TITLE = "Ask the news"
 EXAMPLES = (
@@ -37,10 +38,26 @@ def _size(count: int) -> str:
     return f"{count} bytes"
 
 
+def page_answerers(settings: Settings) -> tuple[list[str], str]:
+    """The answerers the page offers, and the one chosen at first.
+
+    'auto' is shown as the model it resolves to; the tiny test model is left out unless it is
+    the configured one.
+    """
+    from rag.llm.local_models import TEST_MODEL, default_answerer
+
+    chosen = default_answerer(settings) if settings.answerer == "auto" else settings.answerer
+    names = [n for n in answerer_choices(settings) if n != "auto"]
+    offered = [n for n in names if n != TEST_MODEL or n == chosen]
+    if chosen not in offered:
+        offered.insert(0, chosen)
+    return offered, chosen
+
+
 def build_demo(assistant: Assistant) -> gr.Blocks:
     """The chat page over ``assistant``; launch or mount it with ``serve_options``."""
     settings = assistant.settings
-    choices = answerer_choices(settings)
+    choices, chosen = page_answerers(settings)
     with gr.Blocks(title=TITLE, analytics_enabled=False, fill_width=True) as demo:
         conversation = gr.State([])
         gr.Markdown(f"# {TITLE}")
@@ -66,7 +83,7 @@ def build_demo(assistant: Assistant) -> gr.Blocks:
                 sources = gr.HTML(EMPTY_SOURCES, elem_id="sources", css_template=SOURCES_CSS,
                                   js_on_load=SOURCES_JS, max_height=560, autoscroll=False)
                 with gr.Accordion("Settings", open=False, elem_id="settings"):
-                    answerer = gr.Dropdown(choices, value=settings.answerer, label="Answered by",
+                    answerer = gr.Dropdown(choices, value=chosen, label="Answered by",
                                             info="extractive quotes the articles; models write",
                                             elem_id="answerer")
                     top_k = gr.Slider(1, 20, value=settings.top_k, step=1, label="Passages",

@@ -46,9 +46,11 @@ def answer_markdown(answer: Answer, turn: int) -> str:
         last = match.end()
     parts.append(escape_markdown(answer.text[last:]))
     text = "".join(parts)
-    if answer.standalone_question.strip() != answer.question.strip():
-        text += f"\n\n_Searched for:_ {escape_markdown(answer.standalone_question)}"
-    return text
+    searched = answer.standalone_question.strip()
+    # A refusal already quotes what was searched: say it once.
+    if searched != answer.question.strip() and searched not in answer.text:
+        text += f"\n\n_Searched for:_ {escape_markdown(searched)}"
+    return text + f"\n\n_Answered by {escape_markdown(answer.answerer)}_"
 
 
 def reply_markdown(exchange: Exchange, turn: int) -> str:
