@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from ingest.text import clean_text
-from ingest.wrapping import tidy_plain_text, unwrap
+from ingest.wrapping import unwrap
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl",
                       ".rss", ".atom", ".xml", ".pdf")
@@ -133,8 +133,7 @@ def load_txt(path: Path, raw: str) -> Loaded:
     headline, body = lines[0], lines[1] if len(lines) > 1 else ""
     if not body.strip():
         body, headline = headline, ""
-    return Loaded([_article(str(path), path, tidy_plain_text(body), headline, str(path), None,
-                            path.stem)])
+    return Loaded([_article(str(path), path, body, headline, str(path), None, path.stem)])
 
 
 # Bounded lengths: an unclosed "[" or "(" must not make the scan quadratic.
@@ -167,8 +166,8 @@ def load_md(path: Path, raw: str) -> Loaded:
             line = title
         line = re.sub(r"^\s*(?:[-*+]|\d+\.|>)\s+", "", line)
         lines.append(_MD_MARKS.sub(r"\1", _MD_LINK.sub(r"\1", line)))
-    return Loaded([_article(str(path), path, tidy_plain_text(clean_text("\n".join(lines))),
-                            headline, str(path), published, path.stem)])
+    return Loaded([_article(str(path), path, "\n".join(lines), headline, str(path), published,
+                            path.stem)])
 
 
 def load_html(path: Path, raw: str) -> Loaded:

@@ -1,4 +1,4 @@
-"""Plain-text hygiene for .txt and .md articles: hard line wraps.
+"""Line wraps: PDF text breaks every line of a paragraph; they are joined back.
 
 An e-mailed or wire-formatted text wraps its paragraphs at a fixed width; every line break
 would end a sentence, so one sentence would be judged, quoted and cited as two halves.
@@ -27,8 +27,3 @@ def unwrap(paragraph: str) -> str:
         else:
             out.append(line)
     return "\n".join(out)
-
-
-def tidy_plain_text(text: str) -> str:
-    """``text`` (paragraphs split by blank lines) with each paragraph's hard wraps joined."""
-    return "\n\n".join(unwrap(p) for p in re.split(r"\n\n", text))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from conftest import SEEDS
 
 from ingest.loaders import load_file
@@ -27,13 +25,3 @@ def test_the_seed_article_is_unchanged() -> None:
     seed = next(p for p in sorted(SEEDS.iterdir()) if p.suffix == ".txt")
     [article] = load_file(seed, 10_000_000).articles
     assert article.text == clean_text(seed.read_text(encoding="utf-8")).split("\n", 1)[1].strip()
-
-
-def test_markdown_gets_the_same_tidying(tmp_path: Path) -> None:
-    md = tmp_path / "a.md"
-    md.write_text("# Port strike ends\n\nDockers returned to work on Monday after the harbour\n"
-                  "board agreed to hire forty more crane drivers.\n", encoding="utf-8")
-    [article] = load_file(md, 10_000).articles
-    assert article.headline == "Port strike ends"
-    assert article.text == ("Dockers returned to work on Monday after the harbour board agreed "
-                            "to hire forty more crane drivers.")
