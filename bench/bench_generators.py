@@ -162,6 +162,7 @@ def quality(generators: list[str], limit: int | None, threads: int, index_dir: P
 
 
 def _one(assistant: Any, question: str, name: str) -> dict[str, Any]:
+    from rag.answering.base import Draft
     from rag.answering.llm_answerer import LLMAnswerer
     from rag.records import Answer
 
@@ -169,10 +170,16 @@ def _one(assistant: Any, question: str, name: str) -> dict[str, Any]:
     first = last = cpu_first = cpu_last = None
     pieces = 0
     answer: Answer | None = None
-    for event in assistant.ask_stream(question, answerer=name):
+    # The model's own stream (Assistant.ask_stream shows only the checked answer, at the end).
+    passages = assistant.retrieve(question)
+    retrieve_ms = round((time.perf_counter() - started) * 1000, 1)
+    writer = assistant.answerer(name)
+    for event in writer.stream(question, passages):
         now = time.perf_counter()
-        if isinstance(event, Answer):
-            answer = event
+        if isinstance(event, Draft):
+            answer = Answer(question=question, text=event.text, citations=event.citations,
+                            refused=event.refused, answerer=writer.name, timings_ms={
+                                "retrieve_ms": retrieve_ms})
         elif event:
             pieces += 1
             cpu_last = time.process_time()

@@ -25,9 +25,9 @@ def _prompts(count: int) -> list[str]:
 def bench_llm(work: Path, prompts: int, quick: bool,
               only: list[str] | None = None) -> dict[str, Any]:
     """TTFT and tokens/s per model; models whose weights are missing are listed as skipped."""
+    from rag.answering.base import Draft
     from rag.answering.factory import available_answerers
     from rag.assistant import Assistant
-    from rag.records import Answer
     from rag.settings import Settings
 
     try:
@@ -57,7 +57,7 @@ def bench_llm(work: Path, prompts: int, quick: bool,
         load = time.perf_counter() - started
         rows = []
         for question in _prompts(prompts):
-            rows.append(_one(assistant, question, name, Answer))
+            rows.append(_one(assistant, question, name, Draft))
         # A refusal by the relevance gate never reaches the model: one piece, no timing.
         streamed = [r for r in rows if r["pieces"] > 1]
         out["models"][name] = {
@@ -79,7 +79,8 @@ def _one(assistant: Any, question: str, name: str, answer_type: type) -> dict[st
     first = last = None
     pieces = 0
     final: Any = None
-    for event in assistant.ask_stream(question, answerer=name):
+    # The model's own stream (Assistant.ask_stream shows only the checked answer, at the end).
+    for event in assistant.answerer(name).stream(question, assistant.retrieve(question)):
         now = time.perf_counter()
         if isinstance(event, answer_type):
             final = event

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -141,11 +142,13 @@ class Assistant:
             draft = refusal(question)
             yield draft.text
         else:
+            # The model's own words are never shown: only the checked answer, which may drop or
+            # reword what it wrote, so what a client joins from the deltas is the answer itself.
             for event in writer.stream(standalone, passages):
                 if isinstance(event, Draft):
                     draft = event
-                else:
-                    yield event
+            if draft is not None:
+                yield from sentences_of(draft.text)
         timings["answer_ms"] = (time.perf_counter() - mark) * 1000
         timings["total_ms"] = (time.perf_counter() - started) * 1000
         assert draft is not None, "an answerer must finish with a Draft"
@@ -300,3 +303,12 @@ class Assistant:
     def stats(self) -> dict[str, int]:
         """How much is indexed: articles and chunks."""
         return self.store.stats()
+
+
+_PIECE = re.compile(r".+?(?:[.!?…][”’\"')]*(?:\s*\[\d+\])*(?:\s+|$)|$)", re.S)
+
+
+def sentences_of(text: str) -> Iterator[str]:
+    """``text`` in sentence-sized pieces that join back to exactly ``text``."""
+    pieces = [piece for piece in _PIECE.findall(text) if piece]
+    yield from pieces if "".join(pieces) == text else [text]

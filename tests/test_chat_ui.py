@@ -71,7 +71,8 @@ def first_turn(assistant: Assistant):
 def test_seed_question_streams_an_answer_with_its_highlighted_source(first_turn) -> None:
     seen, textbox, chat, state, sources = first_turn
     # First the question shows with a placeholder, then text, then the finished answer.
-    assert seen[0][1][-1]["role"] == "assistant" and "Searching" in seen[0][1][-1]["content"]
+    placeholder = seen[0][1][-1]
+    assert placeholder["role"] == "assistant" and "Finding the answer" in placeholder["content"]
     assert len(seen) >= 3
     assert textbox == ""
     assert [m["role"] for m in chat] == ["user", "assistant"]
@@ -156,7 +157,7 @@ class BrokenAnswerer:
 
 
 class PiecewiseAnswerer:
-    """Writes its answer in pieces, as a language model streams tokens, then cites."""
+    """Writes in pieces, as a language model streams tokens; its check keeps two sentences."""
 
     name = "piecewise"
 
@@ -164,24 +165,26 @@ class PiecewiseAnswerer:
         return question
 
     def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str | Draft]:
-        pieces = ["Putin offered ", "a radar site ", "in Azerbaijan <b>now</b> [1]."]
-        yield from pieces
+        yield from ["Putin offered ", "a radar site ", "in Azerbaijan <b>now</b> [1]. ",
+                    "An unchecked claim. "]
         passage = next(p for p in passages if "Seeking" in p.text)
         start = passage.text.index("Seeking")
         cite = citation_for(1, passage, start, passage.text.index(".", start) + 1, 1.0)
-        yield Draft(text="".join(pieces), citations=[cite], supported_sentences=1,
-                    total_sentences=1)
+        yield Draft(text="Putin offered a radar site in Azerbaijan <b>now</b>. [1] It was "
+                    "in Azerbaijan. [1]", citations=[cite], supported_sentences=2,
+                    total_sentences=2)
 
 
-def test_the_answer_streams_piece_by_piece(assistant: Assistant) -> None:
+def test_the_page_shows_the_checked_answer_sentence_by_sentence(assistant: Assistant) -> None:
     writer = Assistant(assistant.settings, embedder=assistant.embedder,
                        answerer=PiecewiseAnswerer())
     seen, _, chat, state, sources = run(ask(writer, SEED_QUESTION, [], "piecewise"))
     shown = [update[1][-1]["content"] for update in seen]
-    assert shown[1] == "Putin offered "
-    assert shown[2] == "Putin offered a radar site "
-    assert shown[3].endswith("in Azerbaijan &lt;b&gt;now&lt;/b&gt; \\[1\\]\\.")
-    assert shown[-1].endswith('<a href="#cite-1-1" title="Show source 1">[1]</a>\\.'
+    assert shown[0].startswith("_Finding the answer")
+    assert shown[1] == "Putin offered a radar site in Azerbaijan &lt;b&gt;now&lt;/b&gt;\\. \\[1\\] "
+    assert shown[2].endswith("It was in Azerbaijan\\. \\[1\\]")
+    assert not any("unchecked" in text or text == "Putin offered " for text in shown)
+    assert shown[-1].endswith('<a href="#cite-1-1" title="Show source 1">[1]</a>'
                               "\n\n_Answered by piecewise_")
     assert state[0].answer is not None and state[0].answer.answerer == "piecewise"
     assert "by piecewise" in sources and "<mark>Seeking to ease the tension" in sources
@@ -191,7 +194,8 @@ def test_a_missing_model_is_a_message_in_the_chat(assistant: Assistant) -> None:
     broken = Assistant(assistant.settings, embedder=assistant.embedder, answerer=BrokenAnswerer(
         "tiny-llm", ModelUnavailable("The model tiny-llm is not installed.")))
     seen, _, chat, state, _ = run(ask(broken, SEED_QUESTION, [], "tiny-llm"))
-    assert any("Partial" in update[1][-1]["content"] for update in seen)  # it streamed
+    # What it wrote before failing was never checked, so it was never shown.
+    assert not any("Partial" in update[1][-1]["content"] for update in seen)
     assert state[0].error == "The model tiny-llm is not installed."
     assert "The model tiny\\-llm is not installed\\." in chat[1]["content"]
 

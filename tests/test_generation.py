@@ -473,7 +473,7 @@ def test_the_assistant_runs_the_chain_and_shows_the_standalone_question(fake_set
     assert answer.standalone_question == "What did Putin offer instead of the Czech radar?"
     assert "Azerbaijan" in answer.text and not answer.refused
     assert answer.citations[0].headline.startswith("Bush, Putin meet")
-    assert len([e for e in events if isinstance(e, str)]) > 3
+    assert "".join(e for e in events if isinstance(e, str)) == answer.text  # checked text only
 
 
 def test_nothing_relevant_refuses_without_calling_the_model(fake_settings):
@@ -625,9 +625,8 @@ def test_small_real_model_streams_a_well_formed_answer(seeded):
     events = list(seeded.ask_stream(SEED_QUESTION, answerer=TEST_MODEL))
     answer = events[-1]
     assert isinstance(answer, Answer) and answer.answerer == TEST_MODEL
-    assert len(events) > 3  # streamed token by token
     streamed = "".join(e for e in events[:-1] if isinstance(e, str))
-    assert streamed.strip()
+    assert streamed.strip() and streamed == answer.text  # only the checked answer is shown
     retrieved = seeded.retrieve(SEED_QUESTION)
     if answer.refused:
         assert not answer.citations

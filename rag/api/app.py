@@ -52,10 +52,12 @@ def _events(first: str | Answer, rest: Iterator[str | Answer]) -> Iterator[Serve
             return ServerSentEvent(event="answer", data=item.model_dump_json())
         return ServerSentEvent(event="delta", data=json.dumps({"text": item}))
 
-    yield event(first)
+    if first:
+        yield event(first)
     try:
         for item in rest:
-            yield event(item)
+            if item:
+                yield event(item)
     except RagError as exc:
         yield ServerSentEvent(event="error", data=json.dumps({"detail": str(exc)}))
     except Exception:

@@ -60,7 +60,7 @@ def ask(assistant: Assistant, message: str | None, conversation: Sequence[Exchan
         for event in events:
             if isinstance(event, Answer):
                 exchange.answer = event
-            else:
+            elif event:
                 text += event
                 yield "", chat_messages(done, (question, text)), done, sources_html(done)
     except RagError as exc:

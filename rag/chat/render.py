@@ -70,8 +70,9 @@ def chat_messages(conversation: Sequence[Exchange],
     if pending is not None:
         question, text = pending
         messages.append({"role": "user", "content": escape_markdown(question)})
+        waiting = "_Finding the answer and checking it against the articles…_"
         messages.append({"role": "assistant",
-                         "content": escape_markdown(text) if text else "_Searching the articles…_"})
+                         "content": escape_markdown(text) if text else waiting})
     return messages
 
 
