@@ -43,6 +43,8 @@ class LexicalIndex:
                  generation: str) -> None:
         import bm25s
 
+        # bm25s sets its own logger to DEBUG on import; its notes are not for our users.
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
         self.version = self.VERSION
         self.ids = ids
         self.texts = texts
