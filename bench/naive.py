@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rag.embeddings import _offline, resolve_model_path
+from rag.encoder_weights import offline, resolve_model_path
 
 
 def load_documents(corpus: Path) -> list[Any]:
@@ -30,7 +30,7 @@ def load_documents(corpus: Path) -> list[Any]:
 
 def embeddings() -> Any:
     """HuggingFaceEmbeddings on the packaged weights (the langchain-huggingface class)."""
-    _offline()
+    offline()
     from langchain_huggingface import HuggingFaceEmbeddings
 
     return HuggingFaceEmbeddings(model_name=resolve_model_path("all-MiniLM-L6-v2"),

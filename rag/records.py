@@ -109,6 +109,7 @@ class IngestReport(BaseModel):
     removed: int = 0
     skipped: int = 0
     chunks_added: int = 0
+    reembedded: int = 0  # stored chunks embedded again because the embedder changed
     skipped_reasons: dict[str, str] = Field(default_factory=dict)
     seconds: float = 0.0
 
@@ -118,4 +119,6 @@ class IngestReport(BaseModel):
             f"added {self.added}, updated {self.updated}, unchanged {self.unchanged}, "
             f"removed {self.removed}, skipped {self.skipped} ({self.chunks_added} "
             f"chunk{'' if self.chunks_added == 1 else 's'} embedded)"
+            + (f"; {self.reembedded} stored chunks embedded again for the new encoder"
+               if self.reembedded else "")
         )

@@ -33,10 +33,15 @@ class Settings(BaseSettings):
         default=DEFAULT_EMBEDDING_MODEL,
         description="all-MiniLM-L6-v2 (packaged weights), another model name, or a local path.",
     )
-    embedding_backend: Literal["sentence-transformers", "fake"] = "sentence-transformers"
+    embedding_backend: Literal["onnx", "sentence-transformers", "fake"] = Field(
+        default="onnx",
+        description="onnx: the model exported once to ONNX Runtime (fast, no torch at run time); "
+                    "sentence-transformers: torch; fake: hashed words, for tests.")
     embedding_quantize: bool = Field(
-        default=True, description="int8 dynamic quantization of the encoder's linear layers."
-    )
+        default=True, description="int8 weights for the encoder's linear layers.")
+    embedding_threads: int = Field(
+        default_factory=lambda: min(2, os.cpu_count() or 1), ge=1,
+        description="Texts the ONNX encoder embeds at once when ingesting.")
     embedding_batch_size: int = 64
 
     # Ingest
@@ -88,7 +93,7 @@ class Settings(BaseSettings):
         default=0.5, description="Below this best-sentence score no answerer is called: refuse."
     )
     refusal_threshold: float = Field(
-        default=0.62,
+        default=0.64,
         description="The extractive answerer refuses unless an answering sentence scores this "
                     "(calibrated on the dev set with `rag eval`).",
     )

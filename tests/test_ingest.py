@@ -6,12 +6,15 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ingest.chunking import chunk_text
 from ingest.loaders import Skip, load_file
 from ingest.pipeline import Ingestor
+from ingest.reembed import stale_embedder
 from ingest.text import clean_text, sentence_spans
+from rag.embeddings import FakeEmbedder
 from rag.settings import Settings
 from rag.store import Store
 from tests.conftest import SEED_QUESTION, SEEDS
@@ -259,3 +262,36 @@ def test_a_serving_process_owns_the_embedded_store(tmp_path: Path) -> None:
     claim_store(settings)
     assert Ingestor(settings).run([SEEDS]).added == 1
     assert Ingestor(settings).run([SEEDS]).unchanged == 1
+
+
+class _RenamedFake(FakeEmbedder):
+    """Another encoder of the same size: its vectors differ from FakeEmbedder's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.name = "another-encoder"
+
+    def embed(self, texts):  # type: ignore[no-untyped-def]
+        return super().embed([text.upper()[::-1] for text in texts])
+
+
+def test_a_new_encoder_embeds_the_stored_chunks_again_once(settings: Settings) -> None:
+    first = Ingestor(settings, FakeEmbedder())
+    first.run([SEEDS])
+    count = first.store.count()
+    encoder = _RenamedFake()
+    store = Store(settings, encoder)
+    assert stale_embedder(store) == "fake-64"
+    report = Ingestor(settings, encoder, store).run([SEEDS])
+    assert (report.reembedded, report.chunks_added, report.unchanged) == (count, 0, 1)
+    assert "embedded again" in report.summary()
+    assert stale_embedder(store) is None
+    assert Store(settings, encoder).chunks.metadata["embedder"] == "another-encoder"
+    got = store.chunks.get(include=["documents", "metadatas", "embeddings"])
+    texts = [f"{m['headline']}\n{d}" for d, m in zip(got["documents"], got["metadatas"],
+                                                     strict=True)]
+    assert np.allclose(got["embeddings"], encoder.embed(texts), atol=1e-6)
+    # Searching with the new encoder finds the chunk it was asked about.
+    hit = store.chunks.query(query_embeddings=encoder.embed([texts[2]]), n_results=1)
+    assert hit["ids"][0][0] == got["ids"][2]
+    assert Ingestor(settings, encoder, store).run([SEEDS]).reembedded == 0
