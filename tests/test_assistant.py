@@ -45,10 +45,13 @@ def test_a_follow_up_uses_the_conversation(assistant: Assistant) -> None:
     first = assistant.ask(SEED_QUESTION)
     history = [{"role": "user", "content": SEED_QUESTION},
                {"role": "assistant", "content": first.text}]
-    follow = assistant.ask("And how did Gates respond?", history=history)
+    follow = assistant.ask("What did Gates say about it?", history=history)
     assert SEED_QUESTION in follow.standalone_question
     assert "Gates" in follow.text and "substitute" in follow.text
     assert_citations_valid(follow)
+    # Worded another way its best sentence scores near the refusal bar: right, or refused.
+    other = assistant.ask("And how did Gates respond?", history=history)
+    assert other.refused or ("Gates" in other.text and "substitute" in other.text)
 
 
 @pytest.mark.parametrize("question", [

@@ -199,9 +199,9 @@ def test_a_person_asks_follows_up_and_adds_an_article(app: App, tmp_path: Path,
         assert "Bush, Putin meet over differences on missile defence" in text("sources")
         driver.save_screenshot(str(ARTIFACTS / "chat-seed.png"))
 
-        ask("And how did Gates respond?")
+        ask("What did Gates say about it?")
         wait(lambda: "Answer 2" in text("sources"))
-        assert "Searched for: And how did Gates respond? (following: " in text("chat")
+        assert "Searched for: What did Gates say about it? (following: " in text("chat")
         assert "Gates" in driver.find_element(By.ID, "cite-2-1").text
         # Answer 1's source is folded now; clicking its [1] marker opens it, in place.
         assert driver.find_element(By.ID, "cite-1-1").get_attribute("open") is None

@@ -47,8 +47,7 @@ HOSTILE = ("<script>window.__pwned=1</script> <img src=x onerror=alert(1)> **bol
 def assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
     """One real Assistant (packaged model, embedded Chroma) over the seeds, for the module."""
     data = tmp_path_factory.mktemp("chat-ui") / "data"
-    helper = Assistant(Settings(data_dir=data, answerer="extractive", chroma_mode="embedded",
-                                embedding_backend="sentence-transformers"))
+    helper = Assistant(Settings(data_dir=data, answerer="extractive", chroma_mode="embedded"))
     report = helper.ingest([SEEDS])
     assert report.added >= 1
     return helper
@@ -93,7 +92,7 @@ def test_seed_question_streams_an_answer_with_its_highlighted_source(first_turn)
 def test_follow_up_keeps_the_conversation_and_shows_what_was_searched(
         assistant: Assistant, first_turn) -> None:
     state = first_turn[3]
-    _, _, chat, state2, sources = run(ask(assistant, "And how did Gates respond?", state))
+    _, _, chat, state2, sources = run(ask(assistant, "What did Gates say about it?", state))
     assert len(state2) == 2 and len(state) == 1  # the earlier state is not mutated
     answer = state2[1].answer
     assert answer is not None

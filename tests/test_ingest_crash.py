@@ -141,7 +141,7 @@ def _dump_main() -> None:
     data_dir, backend, sample = sys.argv[1], sys.argv[2], int(sys.argv[3])  # -1: no check
     fake = backend == "fake"
     settings = Settings(data_dir=Path(data_dir),
-                        embedding_backend="fake" if fake else "sentence-transformers")
+                        embedding_backend="fake" if fake else "onnx")
     embedder = FakeEmbedder() if fake else make_embedder(settings)
     print(json.dumps(read_store(Store(settings, embedder), sample, fake)))
 
