@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ingest.text import clean_text
 from ingest.wrapping import unwrap
@@ -35,6 +35,7 @@ class Article:
     headline: str
     source: str  # what a citation shows: a URL when known, else the path
     published: dt.date | None = None
+    outlet: str = ""  # the publisher's name, when the file gives it
 
 
 @dataclass
@@ -113,7 +114,7 @@ def decode_text(data: bytes, encoding: str | None = None) -> str:
 
 
 def _article(key: str, path: Path, text: str, headline: str, source: str,
-             published: dt.date | None, untitled: str = "") -> Article:
+             published: dt.date | None, untitled: str = "", outlet: str = "") -> Article:
     """An Article; ``untitled`` stands in for a missing headline.
 
     A one-article file passes its name. Records and feed entries share a file, so its name says
@@ -124,7 +125,8 @@ def _article(key: str, path: Path, text: str, headline: str, source: str,
     if not text:
         raise Skip("no article text found")
     return Article(key=key, path=str(path), text=text, headline=headline or untitled,
-                   source=source, published=published)
+                   source=source, published=published,
+                   outlet=clean_text(outlet).replace("\n", " ")[:120])
 
 
 def load_txt(path: Path, raw: str) -> Loaded:
@@ -184,7 +186,8 @@ def load_html(path: Path, raw: str) -> Loaded:
         raise Skip("no article text found in the HTML")
     source = data.get("url") or str(path)
     return Loaded([_article(str(path), path, text, data.get("title") or "", source,
-                            parse_date(data.get("date")), path.stem)])
+                            parse_date(data.get("date")), path.stem,
+                            outlet=data.get("sitename") or "")])
 
 
 class NewsRecord(BaseModel):
@@ -196,7 +199,17 @@ class NewsRecord(BaseModel):
     url: str | None = None
     title: str | None = None
     published: str | None = None
+    # The publisher's name; news datasets call it source, publisher, outlet or site_name.
+    outlet: str | None = Field(default=None, validation_alias=AliasChoices(
+        "outlet", "publisher", "source", "site_name"))
     text: str
+
+    @field_validator("outlet", mode="before")
+    @classmethod
+    def _outlet_name(cls, value: Any) -> Any:
+        if isinstance(value, dict):  # {"id": ..., "name": "Reuters"} as NewsAPI writes it
+            value = value.get("name")
+        return value if isinstance(value, str) else None
 
     @field_validator("id", "published", mode="before")
     @classmethod
@@ -207,7 +220,8 @@ class NewsRecord(BaseModel):
 def _record_article(path: Path, record: NewsRecord, position: int) -> Article:
     rid = record.id or record.url or f"#{position}"
     return _article(f"{path}#{rid}", path, record.text, record.title or "",
-                    record.url or f"{path}#{rid}", parse_date(record.published))
+                    record.url or f"{path}#{rid}", parse_date(record.published),
+                    outlet=record.outlet or "")
 
 
 def _records(path: Path, items: Iterator[tuple[int, Any]]) -> Loaded:

@@ -13,6 +13,7 @@ from typing import Any
 
 from ingest.chunking import chunk_text
 from ingest.fetch import is_url, load_url
+from ingest.fingerprint import signature
 from ingest.loaders import SUPPORTED_SUFFIXES, Article, Loaded, Skip, load_file
 from ingest.reembed import reembed
 from rag.embeddings import Embedder, make_embedder
@@ -179,6 +180,11 @@ class Ingestor:
                     "site": site_of(art.source), "index": chunk.index, "start": chunk.start,
                     "end": chunk.end, "n_chunks": len(chunks),
                 }
+                if chunk.index == 0:  # what tells syndicated copies of one story apart
+                    meta["minhash"] = signature(art.text)
+                    meta["chars"] = len(art.text)
+                    if art.outlet:
+                        meta["outlet"] = art.outlet
                 if art.published:
                     meta["published"] = art.published.isoformat()
                     meta["published_day"] = int(art.published.strftime("%Y%m%d"))

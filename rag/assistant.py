@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import threading
 import time
@@ -26,6 +27,7 @@ from rag.records import (
     Turn,
 )
 from rag.retrieval.hybrid import HybridRetriever
+from rag.retrieval.relative_time import Window, long_date, window_of
 from rag.settings import Settings
 from rag.store import Store
 
@@ -50,8 +52,8 @@ def _filters(filters: FiltersLike) -> Filters | None:
     try:
         return Filters.model_validate(filters)
     except ValueError as exc:
-        raise InvalidInput("The filters are not valid: use sources and/or published_from/to "
-                           "dates (YYYY-MM-DD).") from exc
+        raise InvalidInput("The filters are not valid: use sources, published_from/to and "
+                           "today (dates as YYYY-MM-DD).") from exc
 
 
 def _question(question: str) -> str:
@@ -97,8 +99,10 @@ class Assistant:
 
     def retrieve(self, question: str, filters: FiltersLike = None,
                  k: int | None = None) -> list[Passage]:
-        """The passages the answer would be written from."""
-        return self._passages(_question(question), k or self.settings.top_k, _filters(filters))
+        """The passages the answer would be written from (in the question's time window)."""
+        question, wanted = _question(question), _filters(filters)
+        window = window_of(question, (wanted.today if wanted else None) or dt.date.today())
+        return self._passages(question, k or self.settings.top_k, within(wanted, window))
 
     def ask(self, question: str, history: HistoryLike = None, filters: FiltersLike = None, *,
             top_k: int | None = None, answerer: str | None = None) -> Answer:
@@ -130,7 +134,8 @@ class Assistant:
         timings["condense_ms"] = (time.perf_counter() - mark) * 1000
 
         mark = time.perf_counter()
-        passages = self._passages(standalone, k, wanted)
+        window = window_of(standalone, (wanted.today if wanted else None) or dt.date.today())
+        passages = self._passages(standalone, k, within(wanted, window))
         timings["retrieve_ms"] = (time.perf_counter() - mark) * 1000
 
         mark = time.perf_counter()
@@ -139,7 +144,8 @@ class Assistant:
             draft = Draft(text=NOTHING_INDEXED, refused=True)
             yield draft.text
         elif not self._relevant(standalone, passages):
-            draft = refusal(question)
+            draft = self._outside(window, standalone, k, wanted) if window else None
+            draft = draft or refusal(question)
             yield draft.text
         else:
             # The model's own words are never shown: only the checked answer, which may drop or
@@ -157,6 +163,7 @@ class Assistant:
             citations=draft.citations, refused=draft.refused, answerer=writer.name,
             supported_sentences=draft.supported_sentences,
             total_sentences=draft.total_sentences,
+            as_of=max((c.published for c in draft.citations if c.published), default=None),
             timings_ms={key: round(value, 1) for key, value in timings.items()},
         )
 
@@ -165,6 +172,19 @@ class Assistant:
         candidates = self.retriever.retrieve(question, max(k, self.settings.rerank_depth),
                                              filters)
         return rerank(question, candidates, k, self.scorer, self.settings)
+
+    def _outside(self, window: Window, question: str, k: int,
+                 wanted: Filters | None) -> Draft | None:
+        """The refusal for a question the articles answer only outside its time window."""
+        # The newest on this up to the day asked: later articles did not exist then.
+        until = Window(dt.date.min, window.end, "")
+        passages = self._passages(question, k, within(wanted, until))
+        dates = [p.published for p in passages if p.published]
+        if not dates or not self._relevant(question, passages):
+            return None
+        return Draft(refused=True, text=(
+            f"The indexed articles have nothing from {window.describe()} that answers this. "
+            f"The newest article on this is from {long_date(max(dates))}."))
 
     def _relevant(self, question: str, passages: Sequence[Passage]) -> bool:
         """Whether any retrieved sentence is close enough to the question to answer it."""
@@ -312,3 +332,13 @@ def sentences_of(text: str) -> Iterator[str]:
     """``text`` in sentence-sized pieces that join back to exactly ``text``."""
     pieces = [piece for piece in _PIECE.findall(text) if piece]
     yield from pieces if "".join(pieces) == text else [text]
+
+
+def within(wanted: Filters | None, window: Window | None) -> Filters | None:
+    """``wanted`` narrowed to ``window`` (the question's own time words), if any."""
+    if window is None:
+        return wanted
+    base = wanted or Filters()
+    start = max(d for d in (base.published_from, window.start) if d is not None)
+    end = min(d for d in (base.published_to, window.end) if d is not None)
+    return base.model_copy(update={"published_from": start, "published_to": end})

@@ -102,18 +102,21 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from rag.records import Filters
 
     filters = Filters(sources=args.source or None, published_from=args.since,
-                      published_to=args.until)
+                      published_to=args.until, today=args.today)
     assistant = Assistant(_settings(args))
     answer = assistant.ask(args.question, filters=filters, top_k=args.top_k)
     if args.json:
         print(answer.model_dump_json(indent=2))
         return 0
     print(answer.text)
+    if answer.as_of:
+        print(f"(as of {answer.as_of.isoformat()}, the newest article cited)")
     if answer.citations:
         print()
         for cite in answer.citations:
             date = f", {cite.published}" if cite.published else ""
-            print(f"[{cite.number}] {cite.headline} ({cite.source}{date})")
+            copies = f"; {cite.also_published()}" if cite.also_published_by else ""
+            print(f"[{cite.number}] {cite.headline} ({cite.source}{date}{copies})")
             print(f"    “{cite.quote}”")
     return 0
 
@@ -190,6 +193,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--source", action="append", help="only this source or site (repeatable)")
     p.add_argument("--since", type=_date, help="published on or after YYYY-MM-DD")
     p.add_argument("--until", type=_date, help="published on or before YYYY-MM-DD")
+    p.add_argument("--today", type=_date,
+                   help="the date 'this week' or 'yesterday' in the question count from "
+                        "(YYYY-MM-DD; default today)")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("serve", help="run the HTTP API",

@@ -31,6 +31,9 @@ class Filters(Strict):
     )
     published_from: dt.date | None = None
     published_to: dt.date | None = None
+    today: dt.date | None = Field(default=None, description=(
+        "The date 'today', 'this week', 'last month' or 'in March' in the question are taken "
+        "from (default: the real today)."))
 
     @field_validator("sources")
     @classmethod
@@ -38,7 +41,7 @@ class Filters(Strict):
         return [s for s in value if s.strip()] or None if value is not None else None
 
     def is_empty(self) -> bool:
-        """True when nothing is filtered."""
+        """True when nothing is filtered (``today`` alone filters nothing)."""
         return not self.sources and self.published_from is None and self.published_to is None
 
 
@@ -55,6 +58,8 @@ class Passage(BaseModel):
     end: int
     score: float = 0.0
     dense_score: float | None = Field(default=None, description="Cosine similarity to the query.")
+    also_published_by: list[str] = Field(default_factory=list, description=(
+        "Other outlets that published a near-identical copy of this article (syndication)."))
 
 
 class Citation(BaseModel):
@@ -72,6 +77,16 @@ class Citation(BaseModel):
     start: int = Field(description="Offset of the passage in the article text.")
     end: int
     score: float
+    also_published_by: list[str] = Field(default_factory=list, description=(
+        "Other outlets that published a near-identical copy of the article."))
+
+    def also_published(self) -> str:
+        """'also published by A and B', or '' when no copy is known."""
+        names = self.also_published_by
+        if not names:
+            return ""
+        listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        return f"also published by {listed}"
 
 
 class Answer(BaseModel):
@@ -85,6 +100,8 @@ class Answer(BaseModel):
     answerer: str = Field(default="extractive", description="The answerer that wrote it.")
     supported_sentences: int = 0
     total_sentences: int = 0
+    as_of: dt.date | None = Field(default=None, description=(
+        "The published date of the newest article the answer cites (news develops)."))
     timings_ms: dict[str, float] = Field(default_factory=dict)
 
 

@@ -87,6 +87,8 @@ def _source_line(cite: Citation) -> str:
     parts = [f"[{cite.number}] {first}", _escape(where)]
     if cite.published:
         parts.append(cite.published.isoformat())
+    if cite.also_published_by:
+        parts.append(_escape(cite.also_published()))
     return " · ".join(p for p in parts if p)
 
 

@@ -74,4 +74,5 @@ def citation_for(number: int, passage: Passage, start: int, end: int, score: flo
         published=passage.published,
         passage=passage.text, quote=passage.text[start:end], quote_start=start,
         start=passage.start, end=passage.end, score=round(score, 4),
+        also_published_by=list(passage.also_published_by),
     )

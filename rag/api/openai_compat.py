@@ -249,7 +249,9 @@ def footnote_text(answer: Answer) -> str:
     lines = []
     for cite in answer.citations:
         date = f", {cite.published.isoformat()}" if cite.published else ""
-        lines.append(f"[{cite.number}] {cite.headline} ({cite.source}{date}): “{cite.quote}”")
+        copies = f"; {cite.also_published()}" if cite.also_published_by else ""
+        lines.append(f"[{cite.number}] {cite.headline} ({cite.source}{date}{copies}): "
+                     f"“{cite.quote}”")
     return "\n\nSources:\n" + "\n".join(lines)
 
 

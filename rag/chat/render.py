@@ -50,7 +50,8 @@ def answer_markdown(answer: Answer, turn: int) -> str:
     # A refusal already quotes what was searched: say it once.
     if searched != answer.question.strip() and searched not in answer.text:
         text += f"\n\n_Searched for:_ {escape_markdown(searched)}"
-    return text + f"\n\n_Answered by {escape_markdown(answer.answerer)}_"
+    as_of = f" · as of {answer.as_of.isoformat()}" if answer.as_of else ""
+    return text + f"\n\n_Answered by {escape_markdown(answer.answerer)}{as_of}_"
 
 
 def reply_markdown(exchange: Exchange, turn: int) -> str:
@@ -107,6 +108,8 @@ def highlighted_passage(cite: Citation) -> str:
 def citation_html(cite: Citation, turn: int, *, open_: bool) -> str:
     """One numbered source: headline, source and date; the passage when opened."""
     date = cite.published.isoformat() if cite.published else "undated"
+    if cite.also_published_by:
+        date += f" · {html.escape(cite.also_published())}"
     return (
         f'<details class="cite" id="{cite_id(turn, cite.number)}"{" open" if open_ else ""}>'
         f'<summary><span class="num">[{cite.number}]</span> '

@@ -7,6 +7,7 @@ and punctuation.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ class Question(BaseModel):
     history: list[Turn] = Field(default_factory=list, description="Earlier turns, oldest first.")
     stale: list[str] = Field(default_factory=list,
                              description="Older figures that are wrong now (kind 'latest').")
+    today: dt.date | None = Field(default=None, description=(
+        "The date the question is asked on ('this week' counts from it); default: today."))
 
     @field_validator("id", mode="before")
     @classmethod

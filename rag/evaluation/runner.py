@@ -229,7 +229,8 @@ def _ask(assistant: Any, q: Question, answerer: str,
          retrieved: Sequence[Passage]) -> dict[str, Any]:
     """One question through ``Assistant.ask``, judged."""
     try:
-        answer = assistant.ask(q.question, q.history, answerer=answerer)
+        answer = assistant.ask(q.question, q.history, answerer=answerer,
+                               filters={"today": q.today} if q.today else None)
     except RagError as exc:
         return {"text": "", "error": str(exc), "refused": True, "correct": False,
                 "supported_sentences": 0, "total_sentences": 0, "citation_problems": [],

@@ -12,6 +12,7 @@ from rag.records import Filters, Passage
 from rag.retrieval.base import diverse, passage_from
 from rag.retrieval.filters import chroma_where, lexical_mask
 from rag.retrieval.lexical import LexicalCache, LexicalIndex
+from rag.retrieval.syndication import groups_of, one_per_group
 from rag.settings import Settings
 from rag.store import Store
 
@@ -58,10 +59,16 @@ class HybridRetriever:
         ranked = sorted(fused, key=lambda cid: -fused[cid])
         # At most max_chunks_per_article from one article while other articles are left.
         live = [cid for cid in ranked if cid in records]  # deleted since the dense query: skip
-        picked = diverse(live, k, self.settings.max_chunks_per_article,
-                         lambda cid: str(records[cid][1].get("article_id", "")))
+        article_of = {cid: str(records[cid][1].get("article_id", "")) for cid in live}
+        # Syndicated copies of one story: one member's chunks stand for the whole group.
+        groups = groups_of(index)
+        live = one_per_group(live, article_of, groups)
+        picked = diverse(live, k, self.settings.max_chunks_per_article, article_of.__getitem__)
         chosen = [passage_from(cid, *records[cid], fused[cid], dense_sims.get(cid))
                   for cid in picked]
+        for passage in chosen:
+            passage.also_published_by = sorted(
+                {m.outlet for m in groups.others(passage.article_id)} - {""})
         self._fill_dense_scores(chosen, vector)
         return chosen
 
