@@ -57,6 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if assistant.stats()["chunks"] == 0 and args.seeds.is_dir():
             print(f"Empty index: adding the articles in {args.seeds} ...", file=sys.stderr)
             print(assistant.ingest([args.seeds]).summary(), file=sys.stderr)
+        elif count := assistant.reembed():
+            print(f"Embedded {count} stored chunks again for the new encoder.", file=sys.stderr)
+        assistant.warm_up()  # the local model loads while the page starts
     except RagError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

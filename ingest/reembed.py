@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from rag.errors import ModelUnavailable
 from rag.store import Store
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,12 @@ def reembed(store: Store) -> int:
     old = stale_embedder(store)
     if old is None:
         return 0
+    sample = store.chunks.get(limit=1, include=["embeddings"])["embeddings"]
+    if sample is not None and len(sample) and len(sample[0]) != store.embedder.dimension:
+        raise ModelUnavailable(
+            f"The index was built with {old} ({len(sample[0])}-number vectors) and "
+            f"{store.embedder.name} makes {store.embedder.dimension}: set RAG_EMBEDDING_MODEL "
+            "back, or ingest into a new RAG_DATA_DIR.")
     log.warning("the index was built with %s; embedding its %d chunks again with %s",
                 old, store.count(), store.embedder.name)
     done = 0

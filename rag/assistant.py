@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import threading
 import time
@@ -34,6 +35,7 @@ from rag.store import Store
 if TYPE_CHECKING:
     from ingest.uploads import Upload
 
+log = logging.getLogger(__name__)
 HistoryLike = Sequence[Turn | dict[str, Any]] | None
 FiltersLike = Filters | dict[str, Any] | None
 
@@ -86,6 +88,7 @@ class Assistant:
         self._default = answerer.name if answerer is not None else self.settings.answerer
         self._lock = threading.Lock()
         self._uploading = threading.Lock()
+        self._warming: threading.Thread | None = None
 
     # -- answering --------------------------------------------------------------------------
     def answerer(self, name: str | None = None) -> Answerer:
@@ -96,6 +99,32 @@ class Assistant:
                 self._answerers[name] = make_answerer(name, self.settings, self.embedder,
                                                       scorer=self.scorer)
             return self._answerers[name]
+
+    def warm_up(self) -> threading.Thread:
+        """Load the default answerer in the background; a question asked meanwhile waits.
+
+        A local model takes seconds to load: servers and the chat page call this at start-up
+        so the first question does not pay for it. ``ready()`` says when it is done.
+        """
+        def load() -> None:
+            try:
+                self.answerer()
+            except Exception as exc:  # the first question reports it as one sentence
+                log.warning("the answerer %s could not be loaded: %s", self._default, exc)
+
+        with self._lock:
+            if self._warming is None:
+                self._warming = threading.Thread(target=load, name="warm-up", daemon=True)
+                self._warming.start()
+            return self._warming
+
+    def ready(self) -> bool:
+        """Whether the default answerer is loaded (a question will not wait for it)."""
+        return self._default in self._answerers
+
+    def reembed(self) -> int:
+        """Embed the stored chunks again if another encoder built them; how many were."""
+        return self.ingest([]).reembedded
 
     def retrieve(self, question: str, filters: FiltersLike = None,
                  k: int | None = None) -> list[Passage]:

@@ -75,7 +75,7 @@ def health_routes(assistant: Assistant, answerers: Sequence[str]) -> APIRouter:
     async def health() -> Health | JSONResponse:
         """Whether the store can be reached, with counts of indexed articles and chunks."""
         base = Health(status="ok", store=settings.chroma_mode, answerer=settings.answerer,
-                      answerers=list(answerers))
+                      answerers=list(answerers), ready=assistant.ready())
         try:
             stats = await run_in_threadpool(assistant.stats)
         except Exception as exc:
@@ -171,6 +171,7 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
     assistant = assistant or Assistant(settings)
     settings = assistant.settings
     answerers = answerer_choices(settings)
+    assistant.warm_up()  # the local model loads now, not on the first question
 
     def limit_for(path: str) -> int:
         return settings.max_upload_bytes + _MULTIPART_SLACK if path == "/ingest" \

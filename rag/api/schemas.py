@@ -39,4 +39,6 @@ class Health(BaseModel):
     store: Literal["embedded", "http"]
     answerer: str = Field(description="The default answerer.")
     answerers: list[str] = Field(description="Answerers a request may choose.")
+    ready: bool = Field(default=True, description=(
+        "Whether the default answerer is loaded; until then a question waits for it."))
     detail: str | None = None

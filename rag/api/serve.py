@@ -30,5 +30,9 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000,
     if not _is_loopback(host) and not settings.api_key_set():
         log.warning("serving on %s without API keys: anyone who can reach it can ask and "
                     "ingest (set RAG_API_KEYS)", host)
-    app = create_app(settings, with_chat=with_chat)
+    from rag.assistant import Assistant
+
+    assistant = Assistant(settings)
+    assistant.reembed()  # an index from an earlier encoder is brought up to date first
+    app = create_app(assistant=assistant, with_chat=with_chat)
     uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
