@@ -161,7 +161,8 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ingest", help="add articles from files and folders")
     p.add_argument("paths", nargs="+", metavar="PATH",
-                   help="article files or folders (.txt .md .html .json .jsonl .rss .atom .xml)")
+                   help="article files or folders (.txt .md .html .pdf .json .jsonl .rss .atom "
+                        ".xml), or http(s) URLs of articles and feeds")
     p.add_argument("--prune", action="store_true", help="forget articles whose files are gone")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

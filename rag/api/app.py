@@ -132,7 +132,7 @@ def ingest_routes(assistant: Assistant) -> APIRouter:
 
     @api.post("/ingest", response_model=IngestReport, responses=_ERRORS)
     def ingest(files: Annotated[list[UploadFile], File(
-            description="Article files: .txt .md .html .json .jsonl .rss .atom .xml")]
+            description="Article files: .txt .md .html .pdf .json .jsonl .rss .atom .xml")]
                ) -> IngestReport:
         """Add or update articles from uploaded files; a file with a known name replaces it."""
         return assistant.add_uploads([Upload(f.filename or "upload.txt", f.file) for f in files])
