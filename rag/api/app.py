@@ -22,7 +22,9 @@ from rag.answering.factory import answerer_choices
 from rag.api.chat_mount import mount_chat
 from rag.api.errors import CRASHED, ApiError, install_error_handlers
 from rag.api.middleware import CHAT_PATH, BodyLimit, CatchAll, key_checker
+from rag.api.openai_compat import model_resolver
 from rag.api.openai_compat import router as openai_router
+from rag.api.openai_responses import router as responses_router
 from rag.api.schemas import AskRequest, ErrorBody, Health
 from rag.assistant import Assistant
 from rag.errors import RagError
@@ -193,6 +195,8 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
     app.include_router(ingest_routes(assistant), dependencies=guarded)
     app.include_router(article_routes(assistant), dependencies=guarded)
     app.include_router(openai_router(assistant, answerers), dependencies=guarded)
+    app.include_router(responses_router(assistant, model_resolver(answerers)),
+                       dependencies=guarded)
     home = CHAT_PATH + "/" if with_chat and mount_chat(app, assistant) else "/docs"
 
     @app.get("/", include_in_schema=False)

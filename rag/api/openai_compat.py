@@ -16,7 +16,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
 
 from fastapi import APIRouter
@@ -316,6 +316,21 @@ def _chain(first: str | Answer, rest: Iterator[str | Answer]) -> Iterator[str | 
 DEFAULT_MODEL_ID = "default"  # the server's configured answerer, whatever it is
 
 
+def model_resolver(answerers: Sequence[str]) -> Callable[[str], str | None]:
+    """Model id -> answerer: None (the server's default) for 'default'; 404 when unknown."""
+    listed = [DEFAULT_MODEL_ID, *answerers]
+
+    def answerer_for(model: str) -> str | None:
+        if model == DEFAULT_MODEL_ID:
+            return None
+        if model not in answerers:
+            raise ApiError(404, f"The model '{model[:60]}' does not exist here; choose one of: "
+                                f"{', '.join(listed)}.", code="model_not_found")
+        return model
+
+    return answerer_for
+
+
 def router(assistant: Assistant, answerers: Sequence[str]) -> APIRouter:
     """The /v1 routes; ``answerers`` are the model ids a request may name."""
     api = APIRouter(prefix="/v1", tags=["openai"],
@@ -324,17 +339,8 @@ def router(assistant: Assistant, answerers: Sequence[str]) -> APIRouter:
                                    404: "Unknown model.", 422: "The request is not valid.",
                                    503: "The store or a model is unavailable."}.items()})
     started = int(time.time())
-
     models_listed = [DEFAULT_MODEL_ID, *answerers]
-
-    def answerer_for(model: str) -> str | None:
-        """The answerer a model id names; None (the server's default) for 'default'."""
-        if model == DEFAULT_MODEL_ID:
-            return None
-        if model not in answerers:
-            raise ApiError(404, f"The model '{model[:60]}' does not exist here; choose one of: "
-                                f"{', '.join(models_listed)}.", code="model_not_found")
-        return model
+    answerer_for = model_resolver(answerers)
 
     @api.get("/models", response_model=ModelList)
     async def models() -> ModelList:
