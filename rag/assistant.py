@@ -17,7 +17,7 @@ from rag.answering.evidence import EvidenceScorer
 from rag.answering.factory import make_answerer
 from rag.answering.rerank import rerank
 from rag.embeddings import Embedder, make_embedder
-from rag.errors import InvalidInput, NotFound, StoreLocked
+from rag.errors import InvalidInput, NotFound, RagError, StoreLocked
 from rag.records import (
     MAX_QUESTION_CHARS,
     Answer,
@@ -25,6 +25,7 @@ from rag.records import (
     Filters,
     IngestReport,
     Passage,
+    Preview,
     Turn,
 )
 from rag.retrieval.hybrid import HybridRetriever
@@ -146,8 +147,13 @@ class Assistant:
 
     def ask_stream(self, question: str, history: HistoryLike = None,
                    filters: FiltersLike = None, *, top_k: int | None = None,
-                   answerer: str | None = None) -> Iterator[str | Answer]:
-        """Yield answer text as it is written, then the finished ``Answer``."""
+                   answerer: str | None = None) -> Iterator[str | Preview | Answer]:
+        """Yield the checked answer in sentence pieces, then the finished ``Answer``.
+
+        When a language model writes the answer, a ``Preview`` (the quoted sentences that
+        answer, as the extractive answerer finds them) comes first, within about a second,
+        while the model writes; the pieces that follow are the model's checked answer.
+        """
         started = time.perf_counter()
         question = _question(question)
         turns = _history(history)
@@ -177,6 +183,11 @@ class Assistant:
             draft = draft or refusal(question)
             yield draft.text
         else:
+            if writer.name != "extractive":
+                preview = self._preview(standalone, passages)
+                if preview is not None:
+                    timings["preview_ms"] = (time.perf_counter() - started) * 1000
+                    yield preview
             # The model's own words are never shown: only the checked answer, which may drop or
             # reword what it wrote, so what a client joins from the deltas is the answer itself.
             for event in writer.stream(standalone, passages):
@@ -201,6 +212,17 @@ class Assistant:
         candidates = self.retriever.retrieve(question, max(k, self.settings.rerank_depth),
                                              filters)
         return rerank(question, candidates, k, self.scorer, self.settings)
+
+    def _preview(self, question: str, passages: Sequence[Passage]) -> Preview | None:
+        """The extractive answer over ``passages`` (scored already: it costs milliseconds)."""
+        try:
+            events = list(self.answerer("extractive").stream(question, passages))
+        except RagError:
+            return None
+        draft = events[-1] if events and isinstance(events[-1], Draft) else None
+        if draft is None or draft.refused:
+            return None
+        return Preview(text=draft.text, citations=draft.citations)
 
     def _outside(self, window: Window, question: str, k: int,
                  wanted: Filters | None) -> Draft | None:

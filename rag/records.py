@@ -89,6 +89,18 @@ class Citation(BaseModel):
         return f"also published by {listed}"
 
 
+class Preview(BaseModel):
+    """Sent before a language model's answer: the sentences the articles answer with, quoted.
+
+    It is the extractive answer to the same question over the same passages (checked like any
+    answer), so a reader has something true to read while the model writes; the ``Answer``
+    that follows replaces it.
+    """
+
+    text: str
+    citations: list[Citation] = Field(default_factory=list)
+
+
 class Answer(BaseModel):
     """What the assistant says: text with [n] markers, its citations, and how it got there."""
 

@@ -180,6 +180,10 @@ def test_the_page_shows_the_checked_answer_sentence_by_sentence(assistant: Assis
     seen, _, chat, state, sources = run(ask(writer, SEED_QUESTION, [], "piecewise"))
     shown = [update[1][-1]["content"] for update in seen]
     assert shown[0].startswith("_Finding the answer")
+    # Then the extractive preview, while the model writes; then the model's checked answer.
+    assert shown[1].startswith("_From the articles, while the model writes its answer:_")
+    assert "Azerbaijan" in shown[1]
+    shown = shown[1:]
     assert shown[1] == "Putin offered a radar site in Azerbaijan &lt;b&gt;now&lt;/b&gt;\\. \\[1\\] "
     assert shown[2].endswith("It was in Azerbaijan\\. \\[1\\]")
     assert not any("unchecked" in text or text == "Putin offered " for text in shown)

@@ -22,7 +22,7 @@ from rag.api.app import create_app
 from rag.assistant import Assistant
 from rag.chat.handlers import ask as page_ask
 from rag.llm.chat_model import FakeChatModel
-from rag.records import Answer
+from rag.records import Answer, Preview
 from tests.conftest import SEED_QUESTION, require_model, seeded_assistant
 from tests.live_server import LiveServer
 
@@ -66,16 +66,30 @@ def test_python_api(assistant: Assistant) -> None:
     assert isinstance(answer, Answer)
     _checked(answer)
     assert "".join(e for e in events[:-1] if isinstance(e, str)) == answer.text
+    # First, before the model writes: the sentence that answers, quoted and cited.
+    preview = events[0]
+    assert isinstance(preview, Preview) and "Azerbaijan" in preview.text and preview.citations
+    assert "preview_ms" in answer.timings_ms
+    assert answer.timings_ms["preview_ms"] <= answer.timings_ms["total_ms"]
+
+
+def test_no_preview_when_the_articles_do_not_answer(assistant: Assistant) -> None:
+    events = list(assistant.ask_stream("Who won the 2019 Tour de France?"))
+    assert not any(isinstance(e, Preview) for e in events) and events[-1].refused
 
 
 def test_server_sent_events(server: LiveServer) -> None:
     deltas: list[str] = []
     final: dict[str, Any] = {}
+    kinds: list[str] = []
     with httpx.Client(base_url=server.url, timeout=60) as http, connect_sse(
             http, "POST", "/ask/stream", json={"question": SEED_QUESTION}) as source:
         for sse in source.iter_sse():
+            kinds.append(sse.event)
             if sse.event == "delta":
                 deltas.append(json.loads(sse.data)["text"])
+            elif sse.event == "preview":
+                assert "Azerbaijan" in Preview.model_validate_json(sse.data).text
             else:
                 assert sse.event == "answer"
                 final = json.loads(sse.data)
@@ -83,6 +97,7 @@ def test_server_sent_events(server: LiveServer) -> None:
     answer = Answer.model_validate(final)
     _checked(answer)
     assert deltas and "".join(deltas) == answer.text
+    assert kinds[0] == "preview" and kinds[-1] == "answer"
 
 
 @pytest.mark.parametrize("footnotes", [False, True])
@@ -94,6 +109,8 @@ def test_openai_stream(server: LiveServer, footnotes: bool) -> None:
             extra_body={"footnotes": footnotes}))
     joined = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     last = chunks[-1].model_extra or {}
+    previews = [c.model_extra["preview"] for c in chunks if (c.model_extra or {}).get("preview")]
+    assert len(previews) == 1 and "Azerbaijan" in previews[0]["text"]
     assert joined == last["final_text"]
     assert "Azerbaijan" in joined and "Oslo" not in joined
     assert ("\n\nSources:\n" in joined) is footnotes
@@ -105,9 +122,10 @@ def test_page_never_shows_text_the_answer_does_not_hold(assistant: Assistant) ->
     answer = final_state[-1].answer
     assert answer is not None
     _checked(answer)
-    for _, chat, _, _ in updates[:-1]:
-        shown = chat[-1]["content"]
-        assert shown.startswith("_Finding") or "Oslo" not in shown
+    shown = [chat[-1]["content"] for _, chat, _, _ in updates[:-1]]
+    assert all("Oslo" not in text for text in shown)
+    assert any(text.startswith("_From the articles, while the model writes") and
+               "Azerbaijan" in text for text in shown)
 
 
 def test_a_real_model_streams_only_its_checked_answer(seeded: Assistant) -> None:

@@ -257,24 +257,29 @@ def test_failures_are_a_sentence_never_a_traceback(
         assert _one_sentence(crashed) == ("Something went wrong on the server; "
                                           "the error was logged.")
         assert "secret" not in crashed.text and "RuntimeError" not in crashed.text
-        assert http.post("/ask/stream", json=question).status_code == 500
         answerer.mode = "unavailable"
         unavailable = http.post("/ask", json=question)
         assert unavailable.status_code == 503
         assert _one_sentence(unavailable) == "The local model could not be loaded."
-        # A model that fails after writing half an answer: nothing unchecked was shown, so
-        # the failure is still a plain status and sentence, and the half answer never appears.
-        answerer.mode = "midstream"
-        midstream = http.post("/ask/stream", json=question)
-        assert midstream.status_code == 500
-        assert _one_sentence(midstream).startswith("Something went wrong")
-        assert "Half an answer" not in midstream.text and "secret" not in midstream.text
+        # A stream starts with the preview (the quoted sentences) before the model runs, so
+        # a model that fails, even after writing half an answer, ends it with one `error`
+        # event; what the model wrote was never checked and never appears.
+        for mode in ("crash", "midstream"):
+            answerer.mode = mode
+            with connect_sse(http, "POST", "/ask/stream", json=question) as source:
+                events = [(sse.event, sse.data) for sse in source.iter_sse()]
+            assert [kind for kind, _ in events] == ["preview", "error"]
+            assert json.loads(events[1][1])["detail"].startswith("Something went wrong")
+            assert "Half an answer" not in str(events) and "secret" not in str(events)
         assert http.get("/health").status_code == 200  # the server lives on
     with openai.OpenAI(base_url=f"{server.url}/v1", api_key="none", max_retries=0,
                        timeout=60) as client:
         messages: list[Any] = [{"role": "user", "content": SEED_QUESTION}]
-        with pytest.raises(openai.InternalServerError, match="Something went wrong"):
-            client.chat.completions.create(model="failing", messages=messages, stream=True)
+        stream = client.chat.completions.create(model="failing", messages=messages,
+                                                stream=True)
+        with pytest.raises(openai.APIError, match="Something went wrong"):
+            for chunk in stream:
+                assert "Half an answer" not in (chunk.choices[0].delta.content or "")
         answerer.mode = "crash"
         with pytest.raises(openai.InternalServerError):
             client.chat.completions.create(model="failing", messages=messages)

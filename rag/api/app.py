@@ -28,7 +28,7 @@ from rag.api.openai_responses import router as responses_router
 from rag.api.schemas import AskRequest, ErrorBody, Health
 from rag.assistant import Assistant
 from rag.errors import RagError
-from rag.records import Answer, ArticleInfo, IngestReport
+from rag.records import Answer, ArticleInfo, IngestReport, Preview
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,11 +47,15 @@ _SSE_DOC = {"text/event-stream": {"schema": {"type": "string"}, "example":
             'event: answer\ndata: {"question": "...", "text": "...", "citations": [...]}\n\n'}}
 
 
-def _events(first: str | Answer, rest: Iterator[str | Answer]) -> Iterator[ServerSentEvent]:
-    """Text deltas, then one ``answer`` event with the whole Answer (or one ``error`` event)."""
-    def event(item: str | Answer) -> ServerSentEvent:
+def _events(first: str | Preview | Answer,
+            rest: Iterator[str | Preview | Answer]) -> Iterator[ServerSentEvent]:
+    """A ``preview`` (with a language model), text deltas, then one ``answer`` event with the
+    whole Answer (or one ``error`` event)."""
+    def event(item: str | Preview | Answer) -> ServerSentEvent:
         if isinstance(item, Answer):
             return ServerSentEvent(event="answer", data=item.model_dump_json())
+        if isinstance(item, Preview):
+            return ServerSentEvent(event="preview", data=item.model_dump_json())
         return ServerSentEvent(event="delta", data=json.dumps({"text": item}))
 
     if first:

@@ -28,7 +28,7 @@ from rag.api.errors import CRASHED, ApiError, openai_error, rag_status
 from rag.api.schemas import ErrorBody
 from rag.assistant import Assistant
 from rag.errors import RagError
-from rag.records import Answer, Citation, Filters, Strict
+from rag.records import Answer, Citation, Filters, Preview, Strict
 
 log = logging.getLogger(__name__)
 OWNER = "newsrag"
@@ -188,6 +188,9 @@ class ChatCompletionChunk(BaseModel):
     citations: list[Citation] | None = None
     refused: bool | None = None
     usage: Usage | None = None
+    preview: Preview | None = Field(default=None, description=(
+        "Extension, on a chunk of its own before the text: the sentences the articles answer "
+        "with, quoted, while a language model writes (no content delta)."))
     final_text: str | None = Field(default=None, description=(
         "On the last chunk: the checked answer text, equal to the joined deltas unless the "
         "answerer's citation check rewrote it."))
@@ -275,7 +278,7 @@ def _chunk(cid: str, created: int, model: str, delta: Delta, finish: Literal["st
     chunk = ChatCompletionChunk(id=cid, created=created, model=model,
                                 choices=[ChunkChoice(delta=delta, finish_reason=finish)], **extra)
     data = chunk.model_dump(mode="json")
-    for key in ("citations", "refused", "final_text", "usage"):  # only on the last chunk
+    for key in ("citations", "refused", "final_text", "usage", "preview"):  # not on every chunk
         if data[key] is None:
             del data[key]
     if data["choices"] and data["choices"][0]["delta"].get("annotations") is None:
@@ -283,7 +286,8 @@ def _chunk(cid: str, created: int, model: str, delta: Delta, finish: Literal["st
     return ServerSentEvent(data=json.dumps(data))
 
 
-def stream_chunks(first: str | Answer, rest: Iterator[str | Answer], model: str, *,
+def stream_chunks(first: str | Preview | Answer, rest: Iterator[str | Preview | Answer],
+                  model: str, *,
                   question: str = "", history: Sequence[dict[str, str]] = (),
                   with_footnotes: bool = False) -> Iterator[ServerSentEvent]:
     """OpenAI chunks: the role, text deltas, a last chunk with citations, then [DONE]."""
@@ -298,6 +302,8 @@ def stream_chunks(first: str | Answer, rest: Iterator[str | Answer], model: str,
                 yield _chunk(cid, created, model, Delta(content=notes or None, annotations=marks),
                              finish="stop", citations=item.citations, refused=item.refused,
                              final_text=text, usage=usage_of(question, history, item, text))
+            elif isinstance(item, Preview):
+                yield _chunk(cid, created, model, Delta(), preview=item)
             elif item:
                 yield _chunk(cid, created, model, Delta(content=item))
     except RagError as exc:
@@ -308,7 +314,8 @@ def stream_chunks(first: str | Answer, rest: Iterator[str | Answer], model: str,
     yield ServerSentEvent(data="[DONE]")
 
 
-def _chain(first: str | Answer, rest: Iterator[str | Answer]) -> Iterator[str | Answer]:
+def _chain(first: str | Preview | Answer,
+           rest: Iterator[str | Preview | Answer]) -> Iterator[str | Preview | Answer]:
     yield first
     yield from rest
 

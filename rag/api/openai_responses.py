@@ -27,7 +27,7 @@ from rag.api.errors import CRASHED, ApiError, rag_status
 from rag.api.openai_compat import count_tokens, footnote_text
 from rag.assistant import Assistant
 from rag.errors import RagError
-from rag.records import Answer, Filters
+from rag.records import Answer, Filters, Preview
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,8 @@ class _Shapes:
         return body
 
 
-def stream_events(first: str | Answer, rest: Iterator[str | Answer], shapes: _Shapes,
+def stream_events(first: str | Preview | Answer, rest: Iterator[str | Preview | Answer],
+                  shapes: _Shapes,
                   finish: Callable[[Answer], tuple[str, dict[str, Any]]]
                   ) -> Iterator[ServerSentEvent]:
     """OpenAI's streaming events: created, the text deltas, annotations, done, completed."""
@@ -155,7 +156,7 @@ def stream_events(first: str | Answer, rest: Iterator[str | Answer], shapes: _Sh
                 yield event("response.output_item.done", output_index=0, item=done)
                 yield event("response.completed", response=shapes.response(
                     "completed", [done], usage, item))
-            elif item:
+            elif isinstance(item, str) and item:  # a Preview has no place in this protocol
                 shown += item
                 yield event("response.output_text.delta", **where, delta=item, logprobs=[])
     except RagError as exc:
@@ -165,7 +166,8 @@ def stream_events(first: str | Answer, rest: Iterator[str | Answer], shapes: _Sh
         yield event("error", code="500", message=CRASHED, param=None)
 
 
-def _chain(first: str | Answer, rest: Iterator[str | Answer]) -> Iterator[str | Answer]:
+def _chain(first: str | Preview | Answer,
+           rest: Iterator[str | Preview | Answer]) -> Iterator[str | Preview | Answer]:
     yield first
     yield from rest
 

@@ -23,7 +23,7 @@ from rag.chat.render import (
     sources_html,
 )
 from rag.errors import RagError
-from rag.records import Answer
+from rag.records import Answer, Preview
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def ask(assistant: Assistant, message: str | None, conversation: Sequence[Exchan
         yield "", chat_messages(done), done, sources_html(done)
         return
     exchange = Exchange(question=question)
-    text = ""
+    text = preview = ""
     yield "", chat_messages(done, (question, text)), done, sources_html(done)
     try:
         events = assistant.ask_stream(question, history(done), filters_from(sources, since, until),
@@ -60,9 +60,13 @@ def ask(assistant: Assistant, message: str | None, conversation: Sequence[Exchan
         for event in events:
             if isinstance(event, Answer):
                 exchange.answer = event
+            elif isinstance(event, Preview):
+                preview = event.text
+                yield "", chat_messages(done, (question, text), preview), done, sources_html(done)
             elif event:
                 text += event
-                yield "", chat_messages(done, (question, text)), done, sources_html(done)
+                yield "", chat_messages(done, (question, text), preview), done, \
+                    sources_html(done)
     except RagError as exc:
         exchange.error = str(exc)
     except Exception:

@@ -61,9 +61,13 @@ def reply_markdown(exchange: Exchange, turn: int) -> str:
     return f"⚠️ {escape_markdown(exchange.error or GENERIC_ERROR)}"
 
 
-def chat_messages(conversation: Sequence[Exchange],
-                  pending: tuple[str, str] | None = None) -> list[Message]:
-    """The Chatbot value: every exchange, then the one being answered (question, text so far)."""
+def chat_messages(conversation: Sequence[Exchange], pending: tuple[str, str] | None = None,
+                  preview: str = "") -> list[Message]:
+    """The Chatbot value: every exchange, then the one being answered (question, text so far).
+
+    Until the answer's text comes, a ``preview`` (the sentences the articles answer with)
+    stands in for it, marked as such.
+    """
     messages: list[Message] = []
     for turn, exchange in enumerate(conversation, start=1):
         messages.append({"role": "user", "content": escape_markdown(exchange.question)})
@@ -72,6 +76,9 @@ def chat_messages(conversation: Sequence[Exchange],
         question, text = pending
         messages.append({"role": "user", "content": escape_markdown(question)})
         waiting = "_Finding the answer and checking it against the articles…_"
+        if preview:
+            waiting = ("_From the articles, while the model writes its answer:_\n\n"
+                       + escape_markdown(preview))
         messages.append({"role": "assistant",
                          "content": escape_markdown(text) if text else waiting})
     return messages
