@@ -11,7 +11,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.answering.base import NOTHING_INDEXED, Answerer, Draft, refusal, shown_source
+from rag.answering.base import (
+    NOTHING_INDEXED,
+    Answerer,
+    Draft,
+    citation_for,
+    refusal,
+    shown_source,
+)
 from rag.answering.condense import split_follow_up
 from rag.answering.evidence import EvidenceScorer
 from rag.answering.factory import make_answerer
@@ -22,6 +29,7 @@ from rag.records import (
     MAX_QUESTION_CHARS,
     Answer,
     ArticleInfo,
+    Citation,
     Filters,
     IngestReport,
     Passage,
@@ -184,10 +192,8 @@ class Assistant:
             yield draft.text
         else:
             if writer.name != "extractive":
-                preview = self._preview(standalone, passages)
-                if preview is not None:
-                    timings["preview_ms"] = (time.perf_counter() - started) * 1000
-                    yield preview
+                timings["preview_ms"] = (time.perf_counter() - started) * 1000
+                yield self._preview(standalone, passages)
             # The model's own words are never shown: only the checked answer, which may drop or
             # reword what it wrote, so what a client joins from the deltas is the answer itself.
             for event in writer.stream(standalone, passages):
@@ -213,16 +219,26 @@ class Assistant:
                                              filters)
         return rerank(question, candidates, k, self.scorer, self.settings)
 
-    def _preview(self, question: str, passages: Sequence[Passage]) -> Preview | None:
-        """The extractive answer over ``passages`` (scored already: it costs milliseconds)."""
+    def _preview(self, question: str, passages: Sequence[Passage]) -> Preview:
+        """The extractive answer over ``passages`` (scored already: it costs milliseconds).
+
+        When it finds no answering sentence, the preview is what is being read: the best
+        sentence of each of the best few passages, with no text of its own.
+        """
         try:
             events = list(self.answerer("extractive").stream(question, passages))
         except RagError:
-            return None
+            events = []
         draft = events[-1] if events and isinstance(events[-1], Draft) else None
-        if draft is None or draft.refused:
-            return None
-        return Preview(text=draft.text, citations=draft.citations)
+        if draft is not None and not draft.refused:
+            return Preview(text=draft.text, citations=draft.citations)
+        focus, context = split_follow_up(question)
+        best: dict[int, Citation] = {}
+        for item in self.scorer.score(focus, passages, context):
+            if item.passage not in best and len(best) < 3:
+                best[item.passage] = citation_for(len(best) + 1, passages[item.passage],
+                                                  item.start, item.end, item.score)
+        return Preview(text="", citations=list(best.values()))
 
     def _outside(self, window: Window, question: str, k: int,
                  wanted: Filters | None) -> Draft | None:

@@ -94,7 +94,8 @@ class Preview(BaseModel):
 
     It is the extractive answer to the same question over the same passages (checked like any
     answer), so a reader has something true to read while the model writes; the ``Answer``
-    that follows replaces it.
+    that follows replaces it. When no sentence answers outright, ``text`` is empty and the
+    citations are what the model is reading: the best sentence of each of the best passages.
     """
 
     text: str

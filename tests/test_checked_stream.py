@@ -17,6 +17,7 @@ import openai
 import pytest
 from httpx_sse import connect_sse
 
+from rag.answering.base import citation_for
 from rag.answering.llm_answerer import LLMAnswerer
 from rag.api.app import create_app
 from rag.assistant import Assistant
@@ -135,3 +136,16 @@ def test_a_real_model_streams_only_its_checked_answer(seeded: Assistant) -> None
     assert isinstance(answer, Answer) and answer.answerer == "smollm2-135m"
     assert "".join(e for e in events[:-1] if isinstance(e, str)) == answer.text
     assert answer.text  # an answer or a refusal, never nothing
+
+
+def test_a_preview_without_an_answering_sentence_names_what_is_read(
+        assistant: Assistant) -> None:
+    from rag.chat.render import preview_markdown
+
+    passages = assistant.retrieve(SEED_QUESTION)
+    cited = Preview(text="", citations=[citation_for(1, passages[0], 0, 20, 0.5)])
+    shown = preview_markdown(cited)
+    assert shown.startswith("_Reading 1 passage; the model is writing…_")
+    assert "Bush, Putin meet" in shown
+    answered = preview_markdown(Preview(text="Putin offered a site [1].", citations=[]))
+    assert answered.startswith("_From the articles") and "Putin offered" in answered

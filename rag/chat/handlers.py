@@ -19,6 +19,7 @@ from rag.chat.render import (
     Message,
     chat_messages,
     escape_markdown,
+    preview_markdown,
     report_markdown,
     sources_html,
 )
@@ -61,7 +62,7 @@ def ask(assistant: Assistant, message: str | None, conversation: Sequence[Exchan
             if isinstance(event, Answer):
                 exchange.answer = event
             elif isinstance(event, Preview):
-                preview = event.text
+                preview = preview_markdown(event)
                 yield "", chat_messages(done, (question, text), preview), done, sources_html(done)
             elif event:
                 text += event

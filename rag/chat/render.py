@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from ingest.uploads import shown_name
 from rag.answering.markers import MARKER, marker_numbers
 from rag.chat.conversation import Exchange
-from rag.records import Answer, Citation, IngestReport
+from rag.records import Answer, Citation, IngestReport, Preview
 
 GENERIC_ERROR = "Something went wrong while answering; please try again."
 Message = dict[str, str]
@@ -61,12 +61,23 @@ def reply_markdown(exchange: Exchange, turn: int) -> str:
     return f"⚠️ {escape_markdown(exchange.error or GENERIC_ERROR)}"
 
 
+def preview_markdown(preview: Preview) -> str:
+    """A preview as the page shows it until the answer comes."""
+    if preview.text:
+        return ("_From the articles, while the model writes its answer:_\n\n"
+                + escape_markdown(preview.text))
+    read = "; ".join(escape_markdown(c.headline or "Untitled") +
+                     (f" ({c.published.isoformat()})" if c.published else "")
+                     for c in preview.citations)
+    count = len(preview.citations)
+    return f"_Reading {count} passage{'' if count == 1 else 's'}; the model is writing…_ {read}"
+
+
 def chat_messages(conversation: Sequence[Exchange], pending: tuple[str, str] | None = None,
                   preview: str = "") -> list[Message]:
     """The Chatbot value: every exchange, then the one being answered (question, text so far).
 
-    Until the answer's text comes, a ``preview`` (the sentences the articles answer with)
-    stands in for it, marked as such.
+    Until the answer's text comes, a ``preview`` (``preview_markdown``) stands in for it.
     """
     messages: list[Message] = []
     for turn, exchange in enumerate(conversation, start=1):
@@ -76,9 +87,7 @@ def chat_messages(conversation: Sequence[Exchange], pending: tuple[str, str] | N
         question, text = pending
         messages.append({"role": "user", "content": escape_markdown(question)})
         waiting = "_Finding the answer and checking it against the articles…_"
-        if preview:
-            waiting = ("_From the articles, while the model writes its answer:_\n\n"
-                       + escape_markdown(preview))
+        waiting = preview or waiting
         messages.append({"role": "assistant",
                          "content": escape_markdown(text) if text else waiting})
     return messages
