@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Sequence
 
+from rag.answering.attribution import attribution
 from rag.answering.base import Draft, citation_for, refusal
 from rag.answering.condense import heuristic_condense, split_follow_up
 from rag.answering.evidence import NUMBER, EvidenceScorer, SentenceEvidence
@@ -88,6 +89,16 @@ class ExtractiveAnswerer:
         """Yield the answer text once, then its Draft."""
         # A follow-up is searched with its context but answered for what it asks now.
         focus, context = split_follow_up(question)
+        said = attribution(focus, passages)
+        if said is not None:  # 'Who said "..."?': the speaker named beside those very words
+            passage = passages[said.passage]
+            stretch = " ".join(passage.text[said.start:said.end].split())
+            text = f"{said.speaker}: {stretch} [1]"
+            yield text
+            yield Draft(text=text, citations=[citation_for(1, passage, said.start, said.end,
+                                                           1.0)],
+                        supported_sentences=1, total_sentences=1)
+            return
         evidence = [e for e in self.scorer.score(focus, passages, context) if e.answers]
         if not evidence or evidence[0].score < self.settings.refusal_threshold:
             draft = refusal(focus)
