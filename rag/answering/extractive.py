@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator, Sequence
 
 from rag.answering.attribution import attribution
@@ -14,23 +15,57 @@ from rag.records import Citation, Passage, Turn
 from rag.retrieval.recency import asks_for_figure
 from rag.settings import Settings
 
+FIGURE_RATIO = 0.8  # how close to the best a later report's figure sentence must score
+_STALE = re.compile(r"\b(first|initial|initially|original|originally|earlier|previous|"
+                    r"provisional|preliminary|at first)\b", re.I)
+_HOW_MANY = re.compile(r"\b[Hh]ow many (?:[A-Z][\w'’-]*\s+)*([a-z][\w-]*)")  # its noun
+_NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][\w'’-]+")
+
+
+def _names(question: str) -> set[str]:
+    """The proper names the question pins down ('Canal', 'Line', 'RAPID-CLEAR', 'Hesk')."""
+    return {m.lower() for m in _NAME.findall(question.strip())}
+
+
+def _counts(noun: str, sentence: str) -> bool:
+    """Whether ``sentence`` gives a count of ``noun`` ('884 patients', '12,000 units')."""
+    stem = re.escape(noun.lower().rstrip("s"))
+    between = r"(?:(?!per\b|percent\b)[a-z-]+\s+){0,2}"  # '884 new patients', not '46 percent of'
+    return bool(re.search(rf"\d[\d,.]*\s+{between}{stem}", sentence.lower()))
+
 
 def newest_figure_first(question: str, evidence: Sequence[SentenceEvidence],
                         passages: Sequence[Passage], ratio: float) -> list[SentenceEvidence]:
     """For a question about a figure, the newest report's figure leads.
 
-    Of the sentences with a figure scoring nearly as well as the best (``ratio``), the one
-    from the newest article comes first, since later reports revise earlier figures. Other
-    questions keep the order by score.
+    Later reports revise earlier figures, and restate the old ones less prominently, so a later
+    article's figure sentence often scores a little under an earlier one's. Of the figure
+    sentences scoring within ``FIGURE_RATIO`` of the best, from articles that name what the
+    question names, the newest article's comes first; among that article's sentences, one that
+    counts what "how many" asks for, and one not marked as an earlier figure ("first
+    estimate", "originally"), before the others. Other questions keep the order by score.
     """
     ordered = list(evidence)
     if not ordered or not asks_for_figure(question):
         return ordered
-    bar = ratio * ordered[0].score
-    close = [e for e in ordered if e.score >= bar and NUMBER.search(e.text)]
+    bar = min(ratio, FIGURE_RATIO) * ordered[0].score
+    names = _names(question)
+    text_of: dict[str, str] = {}
+    for passage in passages:
+        text_of[passage.article_id] = (text_of.get(passage.article_id, "") + " "
+                                       + passage.headline + " " + passage.text).lower()
+    close = [e for e in ordered if e.score >= bar and NUMBER.search(e.text)
+             and all(n in text_of[passages[e.passage].article_id] for n in names)]
     if not close:
         return ordered
-    newest = max(close, key=lambda e: (passages[e.passage].published or dt.date.min, e.score))
+    counted = _HOW_MANY.search(question)
+
+    def rank(e: SentenceEvidence) -> tuple[object, ...]:
+        return (passages[e.passage].published or dt.date.min,
+                bool(counted and _counts(counted.group(1), e.text)),
+                not _STALE.search(e.text), e.score)
+
+    newest = max(close, key=rank)
     return [newest, *(e for e in ordered if e is not newest)]
 
 
