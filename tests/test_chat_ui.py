@@ -446,3 +446,32 @@ def test_each_answer_names_its_model_and_a_refusal_names_the_search_once() -> No
     answered = refused.model_copy(update={"text": "He offered Gabala.", "refused": False})
     shown = answer_markdown(answered, 1)
     assert "_Searched for:_" in shown and shown.count("Czech radar") == 1
+
+
+def test_overlapping_passages_of_one_article_share_one_card() -> None:
+    from rag.chat.render import exchange_sources_html
+    from rag.records import Answer, Citation
+
+    article = ("One. The council met on Monday. It voted 5-4 for the line. "
+               "The cost is $1.4 billion. Work starts in May.")
+
+    def cite(number: int, aid: str, start: int, end: int, quote: str) -> Citation:
+        passage = article[start:end]
+        return Citation(number=number, chunk_id=f"{aid}:{start}", article_id=aid,
+                        headline=f"Headline {aid}", source=f"{aid}.txt", passage=passage,
+                        quote=quote, quote_start=passage.index(quote), start=start, end=end,
+                        score=1.0)
+
+    first = cite(1, "a", 0, 59, "It voted 5-4 for the line.")
+    second = cite(2, "a", 32, len(article), "The cost is $1.4 billion.")  # overlaps the first
+    other = cite(3, "b", 0, 31, "The council met on Monday.")
+    answer = Answer(question="q", standalone_question="q", text="x [1] y [2] z [3]",
+                    citations=[first, second, other])
+    shown = exchange_sources_html(Exchange(question="q", answer=answer), 1, latest=True)
+    assert shown.count('<details class="cite"') == 2
+    assert 'id="cite-1-1"' in shown and 'id="cite-1-2"' in shown and 'id="cite-1-3"' in shown
+    card = shown.split('<details')[1]
+    assert "<mark>It voted 5-4 for the line.</mark>" in card
+    assert "<mark>The cost is $1.4 billion.</mark>" in card
+    assert card.count("The council met on Monday.") == 1  # the overlap shown once
+    assert "Work starts in May." in card

@@ -123,15 +123,69 @@ def highlighted_passage(cite: Citation) -> str:
 
 def citation_html(cite: Citation, turn: int, *, open_: bool) -> str:
     """One numbered source: headline, source and date; the passage when opened."""
-    date = cite.published.isoformat() if cite.published else "undated"
-    if cite.also_published_by:
-        date += f" · {html.escape(cite.also_published())}"
+    return card_html([cite], turn, open_=open_)
+
+
+def same_stretch(citations: Sequence[Citation]) -> list[list[Citation]]:
+    """The citations in cards: passages of one article that overlap or touch share one."""
+    cards: list[list[Citation]] = []
+    for cite in citations:
+        whole = len(cite.passage) == cite.end - cite.start  # offsets describe this text
+        for card in cards:
+            first = card[0]
+            if whole and first.article_id == cite.article_id and all(
+                    len(c.passage) == c.end - c.start for c in card) and \
+                    cite.start <= max(c.end for c in card) and \
+                    cite.end >= min(c.start for c in card):
+                card.append(cite)
+                break
+        else:
+            cards.append([cite])
+    return cards
+
+
+def _merged_text(card: Sequence[Citation]) -> tuple[str, int]:
+    """The stretch of the article the card's passages cover, and where it starts in it."""
+    start = min(c.start for c in card)
+    end = max(c.end for c in card)
+    chars = [""] * (end - start)
+    for cite in card:
+        for i, char in enumerate(cite.passage):
+            chars[cite.start - start + i] = char
+    return "".join(chars), start
+
+
+def card_html(card: Sequence[Citation], turn: int, *, open_: bool) -> str:
+    """One card: its numbers, headline, source and date; the passage(s), quotes marked."""
+    first = card[0]
+    date = first.published.isoformat() if first.published else "undated"
+    if first.also_published_by:
+        date += f" · {html.escape(first.also_published())}"
+    if len(card) == 1:
+        passage = highlighted_passage(first)
+    else:
+        text, offset = _merged_text(card)
+        marks = sorted((c.start + c.quote_start - offset,
+                        c.start + c.quote_start - offset + len(c.quote)) for c in card)
+        parts, at = [], 0
+        for start, end in marks:
+            start = max(start, at)
+            if end <= start:
+                continue
+            parts += [html.escape(text[at:start]), "<mark>", html.escape(text[start:end]),
+                      "</mark>"]
+            at = end
+        passage = "".join(parts) + html.escape(text[at:])
+    # Each number links here: the card holds the first's id, a span inside the others'.
+    numbers = f'<span class="num">[{first.number}]</span>' + "".join(
+        f'<span class="num" id="{cite_id(turn, c.number)}">[{c.number}]</span>'
+        for c in card[1:])
     return (
-        f'<details class="cite" id="{cite_id(turn, cite.number)}"{" open" if open_ else ""}>'
-        f'<summary><span class="num">[{cite.number}]</span> '
-        f'<span class="headline">{html.escape(cite.headline or "Untitled")}</span>'
-        f'<span class="meta">{source_label(cite.source)} · {date}</span></summary>'
-        f'<blockquote class="passage">{highlighted_passage(cite)}</blockquote></details>'
+        f'<details class="cite" id="{cite_id(turn, first.number)}"{" open" if open_ else ""}>'
+        f'<summary>{numbers} '
+        f'<span class="headline">{html.escape(first.headline or "Untitled")}</span>'
+        f'<span class="meta">{source_label(first.source)} · {date}</span></summary>'
+        f'<blockquote class="passage">{passage}</blockquote></details>'
     )
 
 
@@ -146,7 +200,8 @@ def exchange_sources_html(exchange: Exchange, turn: int, *, latest: bool) -> str
              "</div>")
     if answer.refused or not answer.citations:
         return head + '<p class="none">The indexed articles do not answer this.</p></div>'
-    body = "".join(citation_html(c, turn, open_=latest) for c in answer.citations)
+    body = "".join(card_html(card, turn, open_=latest)
+                   for card in same_stretch(answer.citations))
     return head + body + "</div>"
 
 
@@ -185,8 +240,9 @@ if (!window.__newsragCitations) {
   document.addEventListener('click', (event) => {
     const link = event.target.closest && event.target.closest('a[href*="#cite-"]');
     if (!link) return;
-    const target = document.getElementById(link.getAttribute('href').split('#').pop());
-    if (!target) return;
+    const found = document.getElementById(link.getAttribute('href').split('#').pop());
+    if (!found) return;
+    const target = found.closest('details') || found;  // a merged card holds several numbers
     event.preventDefault();
     event.stopPropagation();
     target.open = true;
