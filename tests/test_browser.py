@@ -239,3 +239,47 @@ def test_a_person_asks_follows_up_and_adds_an_article(app: App, tmp_path: Path,
     finally:
         driver.quit()
         shutil.copyfile(app.log, ARTIFACTS / "chat-app.log")
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(600)
+@pytest.mark.skipif(not CHROMEDRIVER.exists(), reason="needs Debian's chromium-driver")
+def test_the_conversation_survives_a_reload_until_a_new_one_starts(
+        app: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    monkeypatch.setenv("SE_OFFLINE", "true")
+    driver = _chromium(tmp_path)
+
+    def text(elem_id: str) -> str:
+        return str(driver.find_element(By.ID, elem_id).text)
+
+    def wait(condition: Callable[[], object], seconds: float = 120) -> None:
+        WebDriverWait(driver, seconds, poll_frequency=0.3).until(lambda _: condition())
+
+    try:
+        driver.get(app.url + "/")
+        wait(lambda: "indexed article" in text("status"), 60)
+        box = driver.find_element(By.CSS_SELECTOR, "#question textarea")
+        box.send_keys(SEED_QUESTION)
+        driver.find_element(By.ID, "ask").click()
+        wait(lambda: "Answer 1" in text("sources"))
+        driver.refresh()
+        # Back after the reload: the question, its answer and its sources.
+        wait(lambda: "Azerbaijan" in text("chat") and "Answer 1" in text("sources"), 60)
+        assert SEED_QUESTION in text("chat")
+        # A follow-up after the reload still has the conversation to go on.
+        box = driver.find_element(By.CSS_SELECTOR, "#question textarea")
+        box.send_keys("What did Gates say about it?")
+        driver.find_element(By.ID, "ask").click()
+        wait(lambda: "Answer 2" in text("sources"))
+        assert "(following: " in text("chat")
+        driver.find_element(By.ID, "new-conversation").click()
+        wait(lambda: "Azerbaijan" not in text("chat") and "Sources appear here" in
+             text("sources"), 30)
+        driver.refresh()
+        wait(lambda: "indexed article" in text("status"), 60)
+        assert "Azerbaijan" not in text("chat") and "Sources appear here" in text("sources")
+    finally:
+        driver.quit()

@@ -241,7 +241,7 @@ def test_the_example_questions_are_answered_from_the_seeds(assistant: Assistant)
 def test_clicking_an_example_asks_its_text() -> None:
     selected = gr.SelectData(None, {"index": 0, "value": {"text": SEED_QUESTION}})
     assert example_text(selected) == SEED_QUESTION
-    assert new_conversation()[:2] == ([], [])
+    assert new_conversation()[:2] == ([], []) and new_conversation()[3] == []
 
 
 # -- uploads ----------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -17,6 +18,25 @@ class Exchange(BaseModel):
     question: str
     answer: Answer | None = None
     error: str | None = None
+
+
+SAVED_EXCHANGES = 50  # what the browser keeps of a conversation across reloads
+
+
+def saved(conversation: Sequence[Exchange]) -> list[dict[str, Any]]:
+    """The conversation as the browser keeps it (plain JSON), the latest exchanges."""
+    return [e.model_dump(mode="json") for e in conversation[-SAVED_EXCHANGES:]]
+
+
+def restored(data: Any) -> list[Exchange]:
+    """A conversation the browser kept; whatever does not read back is left out."""
+    out: list[Exchange] = []
+    for item in data if isinstance(data, list) else []:
+        try:
+            out.append(Exchange.model_validate(item))
+        except ValueError:
+            continue
+    return out
 
 
 def history(conversation: Sequence[Exchange]) -> list[Turn]:

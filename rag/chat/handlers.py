@@ -12,7 +12,7 @@ import gradio as gr
 
 from ingest.uploads import Upload
 from rag.assistant import Assistant
-from rag.chat.conversation import Exchange, history
+from rag.chat.conversation import Exchange, history, restored
 from rag.chat.render import (
     EMPTY_SOURCES,
     GENERIC_ERROR,
@@ -79,9 +79,15 @@ def ask(assistant: Assistant, message: str | None, conversation: Sequence[Exchan
     yield "", chat_messages(done), done, sources_html(done)
 
 
-def new_conversation() -> tuple[list[Message], list[Exchange], str]:
-    """Forget the conversation: empty chat, state and sources."""
-    return [], [], EMPTY_SOURCES
+def new_conversation() -> tuple[list[Message], list[Exchange], str, list[Any]]:
+    """Forget the conversation: empty chat, state, sources and what the browser kept."""
+    return [], [], EMPTY_SOURCES, []
+
+
+def reopen(kept: Any) -> tuple[list[Message], list[Exchange], str]:
+    """The conversation the browser kept (``saved``), shown again after a reload."""
+    conversation = restored(kept)
+    return chat_messages(conversation), conversation, sources_html(conversation)
 
 
 def example_text(selected: gr.SelectData) -> str:

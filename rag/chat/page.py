@@ -9,13 +9,14 @@ import gradio as gr
 from ingest.loaders import SUPPORTED_SUFFIXES
 from rag.answering.factory import answerer_choices
 from rag.assistant import Assistant
-from rag.chat.conversation import Exchange
+from rag.chat.conversation import Exchange, saved
 from rag.chat.handlers import (
     AskUpdate,
     add_articles,
     ask,
     example_text,
     new_conversation,
+    reopen,
     status_markdown,
 )
 from rag.chat.render import EMPTY_SOURCES, SOURCES_CSS, SOURCES_JS
@@ -60,6 +61,8 @@ def build_demo(assistant: Assistant) -> gr.Blocks:
     choices, chosen = page_answerers(settings)
     with gr.Blocks(title=TITLE, analytics_enabled=False, fill_width=True) as demo:
         conversation = gr.State([])
+        # The same conversation in the browser's storage: a reload shows it again.
+        kept = gr.BrowserState([], storage_key="newsrag-conversation")
         gr.Markdown(f"# {TITLE}")
         status = gr.Markdown(elem_id="status")
         with gr.Row(equal_height=False):
@@ -78,6 +81,8 @@ def build_demo(assistant: Assistant) -> gr.Blocks:
                         max_length=MAX_QUESTION_CHARS, submit_btn=False,
                     )
                     send = gr.Button("Ask", elem_id="ask", variant="primary", scale=1)
+                    fresh = gr.Button("New conversation", elem_id="new-conversation",
+                                      variant="secondary", scale=1)
             with gr.Column(scale=2):
                 gr.Markdown("### Sources")
                 sources = gr.HTML(EMPTY_SOURCES, elem_id="sources", css_template=SOURCES_CSS,
@@ -118,12 +123,21 @@ def build_demo(assistant: Assistant) -> gr.Blocks:
 
         ask_inputs = [textbox, conversation, answerer, top_k, source_filter, since, until]
         ask_outputs = [textbox, chatbot, conversation, sources]
-        textbox.submit(on_ask, ask_inputs, ask_outputs, api_name="ask")
-        send.click(on_ask, ask_inputs, ask_outputs, api_visibility="private")
+
+        def keep(state: list[Exchange]) -> list[dict[str, object]]:
+            return saved(state)
+
+        textbox.submit(on_ask, ask_inputs, ask_outputs, api_name="ask").then(
+            keep, conversation, kept, api_visibility="private")
+        send.click(on_ask, ask_inputs, ask_outputs, api_visibility="private").then(
+            keep, conversation, kept, api_visibility="private")
         chatbot.example_select(example_text, None, textbox, api_visibility="private").then(
-            on_ask, ask_inputs, ask_outputs, api_visibility="private")
-        chatbot.clear(new_conversation, None, [chatbot, conversation, sources],
-                      api_visibility="private")
+            on_ask, ask_inputs, ask_outputs, api_visibility="private").then(
+            keep, conversation, kept, api_visibility="private")
+        forget = [chatbot, conversation, sources, kept]
+        chatbot.clear(new_conversation, None, forget, api_visibility="private")
+        fresh.click(new_conversation, None, forget, api_visibility="private")
         files.upload(on_upload, files, [files, report, status], api_name="add_articles")
         demo.load(on_load, None, status, api_visibility="private")
+        demo.load(reopen, kept, [chatbot, conversation, sources], api_visibility="private")
     return demo
