@@ -475,3 +475,22 @@ def test_overlapping_passages_of_one_article_share_one_card() -> None:
     assert "<mark>The cost is $1.4 billion.</mark>" in card
     assert card.count("The council met on Monday.") == 1  # the overlap shown once
     assert "Work starts in May." in card
+
+
+def test_the_articles_panel_lists_forgets_and_rereads(fake_settings, seeds_copy) -> None:
+    from rag.chat.handlers import articles_panel, forget_articles, reread_articles
+
+    assistant = Assistant(fake_settings)
+    assistant.ingest([seeds_copy])
+    shown = articles_panel(assistant)
+    article = assistant.articles()[0]
+    assert article.article_id[:12] in shown and "Bush, Putin meet" in shown
+    note, _ = forget_articles(assistant, "")
+    assert note.startswith("Give the id")
+    note, _ = forget_articles(assistant, "zzzzzzzz")
+    assert note.startswith("⚠️") and "\n" not in note
+    note, _ = reread_articles(assistant)
+    assert "**Added 1**" in note and assistant.stats()["articles"] == 1
+    note, shown = forget_articles(assistant, article.article_id[:8])
+    assert note.startswith("Forgot 1") and "No articles are indexed yet." in shown
+    assert assistant.stats()["chunks"] == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 from collections.abc import Iterator, Sequence
@@ -17,6 +18,7 @@ from rag.chat.render import (
     EMPTY_SOURCES,
     GENERIC_ERROR,
     Message,
+    articles_html,
     chat_messages,
     escape_markdown,
     preview_markdown,
@@ -129,3 +131,43 @@ def status_markdown(assistant: Assistant) -> str:
             "each with numbered sources.")
 
 
+def articles_panel(assistant: Assistant) -> str:
+    """The articles list, or one sentence when the index cannot be read."""
+    try:
+        return articles_html(assistant.articles())
+    except RagError as exc:
+        return f"<p>⚠️ {html.escape(str(exc))}</p>"
+    except Exception:
+        log.exception("listing the articles failed")
+        return "<p>⚠️ The articles cannot be listed right now.</p>"
+
+
+def forget_articles(assistant: Assistant, ids: str | None) -> tuple[str, str]:
+    """Forget the articles whose ids (or unique starts) are given; (message, list)."""
+    wanted = [part for part in re.split(r"[\s,]+", ids or "") if part]
+    if not wanted:
+        return "Give the id of an article from the list (its first 6 characters will do).", \
+            articles_panel(assistant)
+    try:
+        gone = assistant.delete_articles(wanted)
+    except RagError as exc:
+        return f"⚠️ {escape_markdown(str(exc))}", articles_panel(assistant)
+    except Exception:
+        log.exception("deleting articles %s failed", wanted)
+        return "⚠️ The articles could not be forgotten; please try again.", \
+            articles_panel(assistant)
+    names = "; ".join(escape_markdown(a.headline or a.article_id[:12]) for a in gone)
+    return f"Forgot {len(gone)}: {names}", articles_panel(assistant)
+
+
+def reread_articles(assistant: Assistant) -> tuple[str, str]:
+    """Read every article from its files again and embed it anew; (report, list)."""
+    try:
+        report = assistant.reindex()
+    except RagError as exc:
+        return f"⚠️ {escape_markdown(str(exc))}", articles_panel(assistant)
+    except Exception:
+        log.exception("re-reading the articles failed")
+        return "⚠️ The articles could not be read again; please try again.", \
+            articles_panel(assistant)
+    return report_markdown(report), articles_panel(assistant)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import gradio as gr
 
@@ -11,12 +12,14 @@ from rag.answering.factory import answerer_choices
 from rag.assistant import Assistant
 from rag.chat.conversation import Exchange, saved
 from rag.chat.handlers import (
-    AskUpdate,
     add_articles,
+    articles_panel,
     ask,
     example_text,
+    forget_articles,
     new_conversation,
     reopen,
+    reread_articles,
     status_markdown,
 )
 from rag.chat.render import EMPTY_SOURCES, SOURCES_CSS, SOURCES_JS
@@ -109,35 +112,55 @@ def build_demo(assistant: Assistant) -> gr.Blocks:
                         file_count="multiple", file_types=list(SUPPORTED_SUFFIXES),
                         elem_id="upload", height=120)
                     report = gr.Markdown(elem_id="ingest-report")
+                with gr.Accordion("Indexed articles", open=False, elem_id="articles-panel"):
+                    listing = gr.HTML(elem_id="articles", css_template=SOURCES_CSS,
+                                      max_height=320)
+                    with gr.Row():
+                        forget_ids = gr.Textbox(show_label=False, scale=3,
+                                                placeholder="article id(s) to forget",
+                                                elem_id="forget-ids")
+                        forget = gr.Button("Forget", elem_id="forget", scale=1)
+                    reread = gr.Button("Read all again from their files", elem_id="reread",
+                                       size="sm")
+                    articles_note = gr.Markdown(elem_id="articles-note")
 
         def on_ask(message: str, state: list[Exchange], chosen: str, k: float, src: str,
-                   since_: str, until_: str) -> Iterator[AskUpdate]:
-            yield from ask(assistant, message, state, chosen, k, src, since_, until_)
+                   since_: str, until_: str) -> Iterator[tuple[Any, ...]]:
+            # The browser keeps the conversation with the same update that shows the answer.
+            for update in ask(assistant, message, state, chosen, k, src, since_, until_):
+                yield (*update, saved(update[2]))
 
-        def on_upload(paths: list[str] | None) -> tuple[None, str, str]:
+        def on_upload(paths: list[str] | None) -> tuple[None, str, str, str]:
             cleared, text = add_articles(assistant, paths)
-            return cleared, text, status_markdown(assistant)
+            return cleared, text, status_markdown(assistant), articles_panel(assistant)
+
+        def on_forget(ids: str) -> tuple[str, str, str, str]:
+            note, shown = forget_articles(assistant, ids)
+            return "", note, shown, status_markdown(assistant)
+
+        def on_reread() -> tuple[str, str, str]:
+            note, shown = reread_articles(assistant)
+            return note, shown, status_markdown(assistant)
 
         def on_load() -> str:
             return status_markdown(assistant)
 
         ask_inputs = [textbox, conversation, answerer, top_k, source_filter, since, until]
-        ask_outputs = [textbox, chatbot, conversation, sources]
-
-        def keep(state: list[Exchange]) -> list[dict[str, object]]:
-            return saved(state)
-
-        textbox.submit(on_ask, ask_inputs, ask_outputs, api_name="ask").then(
-            keep, conversation, kept, api_visibility="private")
-        send.click(on_ask, ask_inputs, ask_outputs, api_visibility="private").then(
-            keep, conversation, kept, api_visibility="private")
+        ask_outputs = [textbox, chatbot, conversation, sources, kept]
+        textbox.submit(on_ask, ask_inputs, ask_outputs, api_name="ask")
+        send.click(on_ask, ask_inputs, ask_outputs, api_visibility="private")
         chatbot.example_select(example_text, None, textbox, api_visibility="private").then(
-            on_ask, ask_inputs, ask_outputs, api_visibility="private").then(
-            keep, conversation, kept, api_visibility="private")
-        forget = [chatbot, conversation, sources, kept]
-        chatbot.clear(new_conversation, None, forget, api_visibility="private")
-        fresh.click(new_conversation, None, forget, api_visibility="private")
-        files.upload(on_upload, files, [files, report, status], api_name="add_articles")
+            on_ask, ask_inputs, ask_outputs, api_visibility="private")
+        cleared = [chatbot, conversation, sources, kept]
+        chatbot.clear(new_conversation, None, cleared, api_visibility="private")
+        fresh.click(new_conversation, None, cleared, api_visibility="private")
+        forget_ids.submit(on_forget, forget_ids, [forget_ids, articles_note, listing, status],
+                          api_visibility="private")
+        forget.click(on_forget, forget_ids, [forget_ids, articles_note, listing, status],
+                     api_visibility="private")
+        reread.click(on_reread, None, [articles_note, listing, status], api_visibility="private")
+        files.upload(on_upload, files, [files, report, status, listing], api_name="add_articles")
         demo.load(on_load, None, status, api_visibility="private")
+        demo.load(lambda: articles_panel(assistant), None, listing, api_visibility="private")
         demo.load(reopen, kept, [chatbot, conversation, sources], api_visibility="private")
     return demo

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from ingest.uploads import shown_name
 from rag.answering.markers import MARKER, marker_numbers
 from rag.chat.conversation import Exchange
-from rag.records import Answer, Citation, IngestReport, Preview
+from rag.records import Answer, ArticleInfo, Citation, IngestReport, Preview
 
 GENERIC_ERROR = "Something went wrong while answering; please try again."
 Message = dict[str, str]
@@ -228,6 +228,9 @@ SOURCES_CSS = """
 .cite .passage { white-space: pre-wrap; margin: 0.5em 0 0.2em; padding-left: 0.6em;
                  border-left: 3px solid var(--border-color-primary); font-size: 0.92em; }
 .cite mark { background: #fde68a; color: #111; padding: 0 1px; }
+.articles { font-size: 0.85em; border-collapse: collapse; width: 100%; }
+.articles td, .articles th { padding: 0.15em 0.4em; text-align: left; vertical-align: top; }
+.articles .aid { font-family: monospace; }
 .cite.flash { outline: 2px solid var(--color-accent); }
 """
 
@@ -252,6 +255,24 @@ if (!window.__newsragCitations) {
   }, true);
 }
 """
+
+
+ARTICLES_SHOWN = 200  # the newest; `rag articles` and GET /articles list them all
+
+
+def articles_html(articles: Sequence[ArticleInfo]) -> str:
+    """The indexed articles, newest first: id, date, headline and where each came from."""
+    if not articles:
+        return '<p class="empty">No articles are indexed yet.</p>'
+    rows = "".join(
+        f'<tr><td class="aid">{html.escape(a.article_id[:12])}</td>'
+        f'<td>{a.published.isoformat() if a.published else "undated"}</td>'
+        f'<td>{html.escape(a.headline or "Untitled")}</td>'
+        f"<td>{source_label(a.source)}</td></tr>" for a in articles[:ARTICLES_SHOWN])
+    more = (f'<p class="none">and {len(articles) - ARTICLES_SHOWN} older ones</p>'
+            if len(articles) > ARTICLES_SHOWN else "")
+    return (f'<table class="articles"><thead><tr><th>id</th><th>published</th><th>headline</th>'
+            f"<th>source</th></tr></thead><tbody>{rows}</tbody></table>{more}")
 
 
 def report_markdown(report: IngestReport) -> str:
