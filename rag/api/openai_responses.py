@@ -24,7 +24,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from rag.api.errors import CRASHED, ApiError, rag_status
-from rag.api.openai_compat import count_tokens, footnote_text
+from rag.api.openai_compat import citation_annotations, footnote_text, usage_of
 from rag.assistant import Assistant
 from rag.errors import RagError
 from rag.records import Answer, Filters, Preview
@@ -70,20 +70,16 @@ def split_input(value: str | list[dict[str, Any]]) -> tuple[str, list[dict[str, 
 
 def annotations_of(answer: Answer, text: str) -> list[dict[str, Any]]:
     """One url_citation per [n] marker of ``text`` (flat, as the Responses API has them)."""
-    from rag.api.openai_compat import citation_annotations
-
     return [{"type": "url_citation", **a.url_citation.model_dump(mode="json")}
             for a in citation_annotations(answer, text)]
 
 
 def _usage(question: str, history: list[dict[str, str]], answer: Answer,
            text: str) -> dict[str, Any]:
-    read = {c.chunk_id: c.passage for c in answer.citations}
-    prompt = count_tokens(question) + sum(count_tokens(t["content"]) for t in history) + \
-        sum(count_tokens(p) for p in read.values())
-    completion = count_tokens(text)
-    return {"input_tokens": prompt, "output_tokens": completion,
-            "total_tokens": prompt + completion, "input_tokens_details": {"cached_tokens": 0},
+    """``usage_of`` (words and punctuation marks) in the Responses API's shape."""
+    usage = usage_of(question, history, answer, text)
+    return {"input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens, "input_tokens_details": {"cached_tokens": 0},
             "output_tokens_details": {"reasoning_tokens": 0}}
 
 
