@@ -37,6 +37,7 @@ from rag.records import (
     Turn,
 )
 from rag.retrieval.hybrid import HybridRetriever
+from rag.retrieval.recency import asks_for_figure
 from rag.retrieval.relative_time import Window, long_date, window_of
 from rag.settings import Settings
 from rag.store import Store
@@ -193,12 +194,21 @@ class Assistant:
         else:
             if writer.name != "extractive":
                 timings["preview_ms"] = (time.perf_counter() - started) * 1000
-                yield self._preview(standalone, passages)
+                preview = self._preview(standalone, passages)
+                yield preview
+                if preview.text and asks_for_figure(split_follow_up(standalone)[0]):
+                    # A figure that later reports revise: the extractive answer gives the
+                    # newest, dated, and the small model picks a stale one (newsroom 'latest':
+                    # 0.78 vs 0.22 right), so it stands as the answer.
+                    writer = self.answerer("extractive")
+                    draft = Draft(text=preview.text, citations=preview.citations,
+                                  supported_sentences=1, total_sentences=1)
             # The model's own words are never shown: only the checked answer, which may drop or
             # reword what it wrote, so what a client joins from the deltas is the answer itself.
-            for event in writer.stream(standalone, passages):
-                if isinstance(event, Draft):
-                    draft = event
+            if draft is None:
+                for event in writer.stream(standalone, passages):
+                    if isinstance(event, Draft):
+                        draft = event
             if draft is not None:
                 yield from sentences_of(draft.text)
         timings["answer_ms"] = (time.perf_counter() - mark) * 1000

@@ -149,3 +149,32 @@ def test_a_preview_without_an_answering_sentence_names_what_is_read(
     assert "Bush, Putin meet" in shown
     answered = preview_markdown(Preview(text="Putin offered a site [1].", citations=[]))
     assert answered.startswith("_From the articles") and "Putin offered" in answered
+
+
+def test_a_figure_question_is_answered_with_the_newest_dated_figure(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    import json as json_
+
+    from rag.settings import Settings
+
+    folder = tmp_path_factory.mktemp("figures")
+    corpus = folder / "recall.jsonl"
+    corpus.write_text("\n".join(json_.dumps(r) for r in [
+        {"id": "may", "published": "2025-05-02", "title": "Brightline recalls Ember heaters",
+         "text": "Brightline has recalled 38,500 Ember space heaters after reports of "
+                 "overheating, the company said on Friday."},
+        {"id": "july", "published": "2025-07-14", "title": "Brightline widens heater recall",
+         "text": "Brightline has now recalled 112,000 Ember space heaters, nearly three times "
+                 "the first figure, after more reports of overheating."},
+    ]) + "\n")
+    seeded = Assistant(Settings(data_dir=folder / "data", answerer="extractive"))
+    seeded.ingest([corpus])
+    model = FakeChatModel(default="Brightline recalled 38,500 Ember heaters [1].")  # stale
+    llm = LLMAnswerer("fake", model, seeded.embedder, seeded.settings, scorer=seeded.scorer)
+    assistant = Assistant(seeded.settings, embedder=seeded.embedder, answerer=llm)
+    events = list(assistant.ask_stream("How many Ember space heaters has Brightline recalled?"))
+    answer = events[-1]
+    assert isinstance(answer, Answer) and not answer.refused
+    assert answer.text.startswith("As of 14 July 2025:") and "112,000" in answer.text
+    assert answer.answerer == "extractive" and model.calls == []  # the model was not asked
+    assert "".join(e for e in events if isinstance(e, str)) == answer.text
