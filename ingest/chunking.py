@@ -56,3 +56,8 @@ def chunk_text(text: str, max_chars: int = 900, overlap_sentences: int = 1,
                 nxt = back
         i = nxt
     return chunks
+
+
+def embedded_text(headline: str, text: str) -> str:
+    """What is embedded for a chunk: the headline gives every chunk of an article its subject."""
+    return f"{headline}\n{text}" if headline else text

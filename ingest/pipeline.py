@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ingest.chunking import chunk_text
+from ingest.chunking import chunk_text, embedded_text
 from ingest.fetch import is_url, load_url
 from ingest.fingerprint import signature
 from ingest.loaders import SUPPORTED_SUFFIXES, Article, Loaded, Skip, load_file
@@ -173,8 +173,7 @@ class Ingestor:
             for chunk in chunks:
                 ids.append(f"{item.aid}:{chunk.index}")
                 docs.append(chunk.text)
-                # The headline gives every chunk of a long article its subject.
-                embed_texts.append(f"{art.headline}\n{chunk.text}" if art.headline else chunk.text)
+                embed_texts.append(embedded_text(art.headline, chunk.text))
                 meta: dict[str, Any] = {
                     "article_id": item.aid, "headline": art.headline, "source": art.source,
                     "site": site_of(art.source), "index": chunk.index, "start": chunk.start,

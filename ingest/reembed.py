@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from ingest.chunking import embedded_text
 from rag.errors import ModelUnavailable
 from rag.store import Store
 
@@ -41,8 +42,7 @@ def reembed(store: Store) -> int:
     for page in store.chunk_pages(text=True):
         if not page:
             continue
-        texts = [f"{c.metadata['headline']}\n{c.text}" if c.metadata.get("headline") else c.text
-                 for c in page]
+        texts = [embedded_text(str(c.metadata.get("headline") or ""), c.text) for c in page]
         store.chunks.update(ids=[c.id for c in page], embeddings=store.embedder.embed(texts))
         done += len(page)
     metadata = dict(store.chunks.metadata or {})

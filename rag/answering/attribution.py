@@ -87,12 +87,9 @@ def _speaker_near(text: str, start: int, end: int, question: str) -> tuple[str, 
     """The speaker named in the quote's paragraph: (name, span start, span end)."""
     para_start, para_end = _paragraph(text, start, end)
     asked = content_terms(question)
-    closing = end
     # The quotation ends at the next closing mark: an attribution follows it.
-    for mark in ("”", '"'):
-        at = text.find(mark, end, para_end)
-        if at >= 0:
-            closing = min(closing if closing != end else at + 1, at + 1)
+    marks = [at + 1 for mark in ("”", '"') if (at := text.find(mark, end, para_end)) >= 0]
+    closing = min(marks, default=end)
     for pattern in _AFTER:
         found = pattern.search(text[closing:para_end])
         if found:

@@ -294,7 +294,7 @@ def stream_chunks(first: str | Preview | Answer, rest: Iterator[str | Preview | 
     cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     yield _chunk(cid, created, model, Delta(role="assistant", content=""))
     try:
-        for item in _chain(first, rest):
+        for item in chain(first, rest):
             if isinstance(item, Answer):
                 notes = footnote_text(item) if with_footnotes else ""
                 text = item.text + notes
@@ -314,8 +314,9 @@ def stream_chunks(first: str | Preview | Answer, rest: Iterator[str | Preview | 
     yield ServerSentEvent(data="[DONE]")
 
 
-def _chain(first: str | Preview | Answer,
-           rest: Iterator[str | Preview | Answer]) -> Iterator[str | Preview | Answer]:
+def chain(first: str | Preview | Answer,
+          rest: Iterator[str | Preview | Answer]) -> Iterator[str | Preview | Answer]:
+    """The first event of a stream (read early, to fail plainly on bad input), then the rest."""
     yield first
     yield from rest
 

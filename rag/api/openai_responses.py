@@ -24,7 +24,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from rag.api.errors import CRASHED, ApiError, rag_status
-from rag.api.openai_compat import citation_annotations, footnote_text, usage_of
+from rag.api.openai_compat import chain, citation_annotations, footnote_text, usage_of
 from rag.assistant import Assistant
 from rag.errors import RagError
 from rag.records import Answer, Filters, Preview
@@ -134,7 +134,7 @@ def stream_events(first: str | Preview | Answer, rest: Iterator[str | Preview | 
     yield event("response.content_part.added", **where, part=shapes.part("", []))
     shown = ""
     try:
-        for item in _chain(first, rest):
+        for item in chain(first, rest):
             if isinstance(item, Answer):
                 text, usage = finish(item)
                 notes = text[len(shown):]
@@ -160,12 +160,6 @@ def stream_events(first: str | Preview | Answer, rest: Iterator[str | Preview | 
     except Exception:
         log.exception("responses stream failed")
         yield event("error", code="500", message=CRASHED, param=None)
-
-
-def _chain(first: str | Preview | Answer,
-           rest: Iterator[str | Preview | Answer]) -> Iterator[str | Preview | Answer]:
-    yield first
-    yield from rest
 
 
 def router(assistant: Assistant, answerer_for: Callable[[str], str | None]) -> APIRouter:
