@@ -134,7 +134,10 @@ def test_settings_are_passed_on_and_bad_filters_are_one_sentence(assistant: Assi
     # An undated article is outside any date range.
     _, _, _, state, _ = run(ask(assistant, SEED_QUESTION, [], None, None, "", "2007-01-01"))
     assert state[0].answer is not None and state[0].answer.refused
-    _, _, chat, state, sources = run(ask(assistant, SEED_QUESTION, [], None, None, "", "last week"))
+    # Words that name a period are a date range too; words that name none are an error.
+    _, _, _, state, _ = run(ask(assistant, SEED_QUESTION, [], None, None, "", "last week"))
+    assert state[0].answer is not None and state[0].answer.refused
+    _, _, chat, state, sources = run(ask(assistant, SEED_QUESTION, [], None, None, "", "soon"))
     assert state[0].answer is None and state[0].error
     assert "filters are not valid" in chat[1]["content"] and "Traceback" not in chat[1]["content"]
     assert "could not be answered" in sources

@@ -103,3 +103,28 @@ def test_a_reference_date_without_time_words_changes_nothing(assistant: Assistan
     dated = assistant.ask("What did Tidewater Lines order from the Halvorsen yard?",
                           filters={"today": "2023-06-01"})
     assert plain.text == dated.text and "battery-electric" in plain.text
+
+
+@pytest.mark.parametrize(("since", "until", "start", "end"), [
+    ("since March", "", "2026-03-01", None),
+    ("March 2025", "March 2025", "2025-03-01", "2025-03-31"),
+    ("last week", "last week", "2026-11-23", "2026-11-29"),  # Monday to Sunday
+    ("last year", "yesterday", "2025-01-01", "2026-12-02"),
+    ("2025-03-01", "2025-04-01", "2025-03-01", "2025-04-01"),
+    ("", "", None, None),
+])
+def test_the_page_date_fields_take_words(since: str, until: str, start: str | None,
+                                         end: str | None) -> None:
+    from rag.chat.handlers import filters_from
+
+    wanted = filters_from("", since, until, D(2026, 12, 3))
+    assert (wanted["published_from"], wanted["published_to"]) == (start, end)
+
+
+def test_date_words_that_name_no_day_get_one_plain_sentence() -> None:
+    from rag.assistant import _filters
+    from rag.chat.handlers import filters_from
+    from rag.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match=r"^The filters are not valid: .*\.\)?$"):
+        _filters(filters_from("", "soon", "", D(2026, 12, 3)))

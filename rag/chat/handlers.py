@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import logging
 import re
@@ -27,15 +28,31 @@ from rag.chat.render import (
 )
 from rag.errors import RagError
 from rag.records import Answer, Preview
+from rag.retrieval.relative_time import day_in_words
 
 log = logging.getLogger(__name__)
 
 
-def filters_from(sources: str | None, since: str | None, until: str | None) -> dict[str, Any]:
-    """The settings panel's filters as Assistant filters; the Assistant validates them."""
+def _day(text: str | None, today: dt.date, *, end: bool = False) -> str | None:
+    """A date field as the Assistant takes it: words ('since March') become a day."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    day = day_in_words(text.removeprefix("since ").removeprefix("Since "), today, end=end)
+    return day.isoformat() if day else text  # what names no day gets the Assistant's error
+
+
+def filters_from(sources: str | None, since: str | None, until: str | None,
+                 today: dt.date | None = None) -> dict[str, Any]:
+    """The settings panel's filters as Assistant filters; the Assistant validates them.
+
+    The date fields take a day (2025-03-01) or words ("since March", "last week", "March
+    2025"): "from" is the first day of the period they name, "to" its last.
+    """
+    today = today or dt.date.today()
     wanted = [s.strip() for s in re.split(r"[,\n]", sources or "") if s.strip()]
-    return {"sources": wanted or None, "published_from": (since or "").strip() or None,
-            "published_to": (until or "").strip() or None}
+    return {"sources": wanted or None, "published_from": _day(since, today),
+            "published_to": _day(until, today, end=True)}
 
 
 AskUpdate = tuple[str, list[Message], list[Exchange], str]

@@ -101,10 +101,10 @@ def build_demo(assistant: Assistant) -> gr.Blocks:
                         label="Only these sources", elem_id="source-filter",
                         placeholder="sites or folders, comma-separated (e.g. reuters.com)")
                     with gr.Row():
-                        since = gr.Textbox(label="Published from", placeholder="YYYY-MM-DD",
-                                           elem_id="since")
-                        until = gr.Textbox(label="Published to", placeholder="YYYY-MM-DD",
-                                           elem_id="until")
+                        since = gr.Textbox(label="Published from", elem_id="since",
+                                           placeholder="YYYY-MM-DD, or since March")
+                        until = gr.Textbox(label="Published to", elem_id="until",
+                                           placeholder="YYYY-MM-DD, or last month")
                 with gr.Accordion("Add articles", open=True, elem_id="add-articles"):
                     files = gr.File(
                         label=f"Upload articles ({', '.join(SUPPORTED_SUFFIXES)}; "

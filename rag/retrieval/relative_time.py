@@ -97,3 +97,37 @@ def window_of(question: str, today: dt.date) -> Window | None:
         if match is not None:
             return Window(_start(name, match, today), today, match.group(0).strip())
     return None
+
+
+def _end(name: str, start: dt.date, today: dt.date) -> dt.date:
+    """The last day of the period a phrase names, for 'published to' ('March': 31 March)."""
+    if name in ("in_month", "since_month", "last_month"):
+        last = calendar.monthrange(start.year, start.month)[1]
+        return min(start.replace(day=last), today) if name != "since_month" else today
+    if name == "last_week":
+        return start + dt.timedelta(days=6)
+    if name == "yesterday":
+        return start
+    if name == "last_year":
+        return dt.date(start.year, 12, 31)
+    return today
+
+
+def day_in_words(text: str, today: dt.date, *, end: bool = False) -> dt.date | None:
+    """A date field's words as a day: 'since March', 'March 2025', 'last week', '2025-03-01'.
+
+    The first day of the period named, or with ``end`` its last day (never after ``today``);
+    None when the words name no day or period.
+    """
+    text = text.strip()
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        pass
+    for phrase in (text, f"in {text}"):
+        for name, pattern in _PATTERNS:
+            match = pattern.fullmatch(phrase)
+            if match is not None:
+                start = _start(name, match, today)
+                return _end(name, start, today) if end else start
+    return None
