@@ -55,10 +55,16 @@ def content_terms(text: str) -> set[str]:
     return set(stems(words))
 
 
+# "Which two installation contractors", "what engineering firm": up to two words (not a verb
+# or article: "what did the company say" asks no name) between the wh-word and its noun.
 _NAME_QUESTION = re.compile(
-    r"\bwho(m|se)?\b|\bwhere\b|\b(which|what) (company|team|country|person|player|city|movie|"
+    r"\bwho(m|se)?\b|\bwhere\b|\b(which|what)"
+    r"(?:\s+(?!(?:did|does|do|is|are|was|were|has|have|had|will|would|can|could|should|the|a|"
+    r"an|of|to|in|on|for)\b)[a-z-]+){0,2}\s+(company|team|country|person|player|city|movie|"
     r"film|show|actor|actress|director|club|band|song|album|book|state|nation|president|ceo|"
-    r"game|console|car|brand|firm|party|candidate|airline|university|channel|network)s?\b")
+    r"game|console|car|brand|firm|party|candidate|airline|university|channel|network|"
+    r"contractor|officer|agent|executive|manager|coach|minister|judge|lawyer|agency|bank|"
+    r"supplier|insurer|developer|sponsor|newspaper|hospital|school|group)s?\b")
 _QUESTION_NUMBER = re.compile(r"\b[a-z]?\d+(?:st|nd|rd|th|s)?\b", re.I)
 
 
@@ -80,9 +86,27 @@ def question_numbers(question: str) -> set[str]:
     return {m.lower() for m in _QUESTION_NUMBER.findall(question)}
 
 
+_PERCENT = re.compile(r"\b\d[\d,.]*\s*(?:%|per ?cent(?:age points?)?\b)", re.I)
+_WANTS_SHARE = re.compile(r"\b(percent|percentage|proportion|share|rate|ratio)\b", re.I)
+_MONEY_QUESTION = re.compile(
+    r"\bhow much\b(?=.*\b(money|revenue|revenues|funding|grant|compensation|fee|fine|fined|"
+    r"pay|paid|spend|spent|cost|costs|charge|charged|earn|earned|raise|raised|lose|lost|"
+    r"award|awarded|prize|salary|settle|settlement|budget|worth|invest|invested)\b)", re.I)
+_CURRENCY = re.compile(r"[$£€¥₹]|\b(?:dollars?|pounds?|euros?|crowns?|kronor|kroner|francs?|"
+                       r"yen|rupees?|pesos?|usd|eur|gbp)\b", re.I)
+
+
 def type_match(kind: str, sentence: str, question: str) -> float:
-    """1.0 when the sentence holds something of the expected kind that the question lacks."""
+    """1.0 when the sentence holds something of the expected kind that the question lacks.
+
+    "How many ..." is not answered by a percentage (unless it asks for a share), and "how
+    much" money is answered only by a sum of money.
+    """
     if kind == "number":
+        if _MONEY_QUESTION.search(question) and not _CURRENCY.search(sentence):
+            return 0.0
+        if re.search(r"\bhow many\b", question, re.I) and not _WANTS_SHARE.search(question):
+            sentence = _PERCENT.sub(" ", sentence)
         fresh = {m.lower() for m in _QUESTION_NUMBER.findall(sentence)} - question_numbers(
             question)
         return 1.0 if fresh or NUMBER.search(re.sub(r"\d", "", sentence)) else 0.0

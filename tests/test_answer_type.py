@@ -1,0 +1,74 @@
+"""An answer holds what the question asks for: a name, a count, a sum of money."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.answering.evidence import answer_type, type_match
+from rag.records import Passage
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("Which two installation contractors did the company hire?", "name"),
+    ("Which forensic firm did the company bring in?", "name"),
+    ("Which contractor carried out the dredging?", "name"),
+    ("What engineering firm was hired?", "name"),
+    ("What did the company say about the recall?", "other"),  # no name asked for
+    ("What happened to the bank?", "other"),
+    ("How many patients died?", "number"),
+])
+def test_the_kind_a_question_asks_for(question: str, kind: str) -> None:
+    assert answer_type(question) == kind
+
+
+@pytest.mark.parametrize(("question", "sentence", "holds"), [
+    ("How many patients died within 90 days?",
+     "After 90 days, 46.8 percent of patients who took the drug lived independently.", False),
+    ("How many patients died within 90 days?", "Twelve patients died within 90 days.", True),
+    ("How many patients died within 90 days?", "Of the 884 patients, 31 died.", True),
+    ("What percentage of patients recovered?", "46.8 percent of patients recovered.", True),
+    ("How much revenue did the airline lose?",
+     "Flights stopped on March 16 and resumed three weeks later.", False),
+    ("How much revenue did the airline lose?", "The airline lost £4.1 million in revenue.", True),
+    ("How much did the council pay for the site?", "The council paid $65 million.", True),
+    ("How much rain fell on Tuesday?", "Some 120 millimetres of rain fell.", True),  # not money
+])
+def test_a_count_is_no_percentage_and_money_is_a_sum(question: str, sentence: str,
+                                                     holds: bool) -> None:
+    assert (type_match("number", sentence, question) >= 1.0) is holds
+
+
+TEXT = (
+    "OSLO — Norvander Air grounded its fleet of turboprops on the night of March 16 after a "
+    "cracked wing spar was found during a routine check.\n\n"
+    "The airline said the grounding had hurt it badly and that revenue had fallen sharply, "
+    "without giving a figure. In the trial of the new inspection regime, 46.8 percent of "
+    "the aircraft checked showed no wear at all.\n\n"
+    "Flights resumed on April 6, three weeks after the grounding, once every aircraft had "
+    "been inspected."
+)
+PASSAGE = Passage(chunk_id="c1", article_id="a1", headline="Norvander Air grounds its fleet",
+                  source="https://news.example/norvander", text=TEXT, start=0, end=len(TEXT))
+
+
+@pytest.mark.parametrize("question", [
+    "How much revenue did Norvander Air lose because of the grounding?",
+    "Which engineering firm inspected the Norvander Air aircraft?",
+])
+def test_an_on_topic_article_without_the_answer_is_refused(question: str,
+                                                           real_settings) -> None:
+    from rag.answering.extractive import ExtractiveAnswerer
+    from rag.embeddings import make_embedder
+
+    answerer = ExtractiveAnswerer(make_embedder(real_settings), real_settings)
+    *_, draft = answerer.stream(question, [PASSAGE])
+    assert draft.refused, draft.text
+
+
+def test_the_same_article_still_answers_what_it_says(real_settings) -> None:
+    from rag.answering.extractive import ExtractiveAnswerer
+    from rag.embeddings import make_embedder
+
+    answerer = ExtractiveAnswerer(make_embedder(real_settings), real_settings)
+    *_, draft = answerer.stream("When did Norvander Air flights resume?", [PASSAGE])
+    assert not draft.refused and "April 6" in draft.text
