@@ -38,7 +38,7 @@ def _day(text: str | None, today: dt.date, *, end: bool = False) -> str | None:
     text = (text or "").strip()
     if not text:
         return None
-    day = day_in_words(text.removeprefix("since ").removeprefix("Since "), today, end=end)
+    day = day_in_words(text, today, end=end)
     return day.isoformat() if day else text  # what names no day gets the Assistant's error
 
 

@@ -101,9 +101,9 @@ def window_of(question: str, today: dt.date) -> Window | None:
 
 def _end(name: str, start: dt.date, today: dt.date) -> dt.date:
     """The last day of the period a phrase names, for 'published to' ('March': 31 March)."""
-    if name in ("in_month", "since_month", "last_month"):
+    if name in ("in_month", "last_month"):
         last = calendar.monthrange(start.year, start.month)[1]
-        return min(start.replace(day=last), today) if name != "since_month" else today
+        return min(start.replace(day=last), today)
     if name == "last_week":
         return start + dt.timedelta(days=6)
     if name == "yesterday":
@@ -119,7 +119,7 @@ def day_in_words(text: str, today: dt.date, *, end: bool = False) -> dt.date | N
     The first day of the period named, or with ``end`` its last day (never after ``today``);
     None when the words name no day or period.
     """
-    text = text.strip()
+    text = re.sub(r"^since\s+", "", text.strip(), flags=re.I)  # a "from" field's own word
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
