@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answering.evidence import answer_type, type_match
+from rag.answering.evidence import answer_type, counted_noun, type_match
 from rag.records import Passage
 
 
@@ -32,10 +32,27 @@ def test_the_kind_a_question_asks_for(question: str, kind: str) -> None:
     ("How much revenue did the airline lose?", "The airline lost £4.1 million in revenue.", True),
     ("How much did the council pay for the site?", "The council paid $65 million.", True),
     ("How much rain fell on Tuesday?", "Some 120 millimetres of rain fell.", True),  # not money
+    ("How many votes did Tobias Lorne win in Gullmere West?",
+     "Tobias Lorne held Gullmere West, while two junior ministers lost their seats.", False),
+    ("How many votes did Tobias Lorne win in Gullmere West?",
+     "Tobias Lorne won 8,412 votes in Gullmere West.", True),
+    ("How many HearthCell battery units are covered?",
+     "The recall now covers 112,000 HearthCell units.", True),
 ])
 def test_a_count_is_no_percentage_and_money_is_a_sum(question: str, sentence: str,
                                                      holds: bool) -> None:
     assert (type_match("number", sentence, question) >= 1.0) is holds
+
+
+@pytest.mark.parametrize(("question", "noun"), [
+    ("How many HearthCell battery units are covered by the recall?", "units"),
+    ("How many cabinet posts did the party get?", "posts"),
+    ("Roughly how many Ripplenest users had their messages exposed?", "users"),
+    ("How many years of experience did she have?", "years"),
+    ("How many were killed?", None),
+])
+def test_what_how_many_counts(question: str, noun: str | None) -> None:
+    assert counted_noun(question) == noun
 
 
 TEXT = (
@@ -54,6 +71,7 @@ PASSAGE = Passage(chunk_id="c1", article_id="a1", headline="Norvander Air ground
 @pytest.mark.parametrize("question", [
     "How much revenue did Norvander Air lose because of the grounding?",
     "Which engineering firm inspected the Norvander Air aircraft?",
+    "How many pilots did Norvander Air suspend after the grounding?",
 ])
 def test_an_on_topic_article_without_the_answer_is_refused(question: str,
                                                            real_settings) -> None:

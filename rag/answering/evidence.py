@@ -96,14 +96,46 @@ _CURRENCY = re.compile(r"[$£€¥₹]|\b(?:dollars?|pounds?|euros?|crowns?|kron
                        r"yen|rupees?|pesos?|usd|eur|gbp)\b", re.I)
 
 
+# The words after "how many", up to an auxiliary or preposition.
+_HOW_MANY = re.compile(r"\bhow many\s+((?:(?!(?:did|does|do|is|are|was|were|has|have|had|will|"
+                       r"would|can|could|in|of|on|at|for|to|from|by|with|within)\b)"
+                       r"[\w'’-]+\s*){1,4})", re.I)
+
+
+def counted_noun(question: str) -> str | None:
+    """What "how many" counts, or None.
+
+    The head of its noun phrase: the first plural word, or else the last one ('units' in
+    'how many HearthCell battery units are covered', 'patients' in 'how many patients died',
+    'aircraft' in 'how many aircraft did').
+    """
+    match = _HOW_MANY.search(question)
+    if not match:
+        return None
+    words = [w.lower() for w in _WORD.findall(match.group(1))]
+    for word in words:
+        if word.endswith("s") and not word.endswith("ss"):
+            return word
+    return words[-1] if words else None
+
+
+def _names_noun(noun: str, sentence: str) -> bool:
+    words = [w.strip("'’-").lower() for w in _WORD.findall(sentence)]
+    return stems([noun])[0] in set(stems(words))
+
+
 def type_match(kind: str, sentence: str, question: str) -> float:
     """1.0 when the sentence holds something of the expected kind that the question lacks.
 
-    "How many ..." is not answered by a percentage (unless it asks for a share), and "how
-    much" money is answered only by a sum of money.
+    "How many ..." is not answered by a percentage (unless it asks for a share), nor by a
+    sentence that does not name what is counted ("how many votes" is not answered by a
+    sentence without votes in it); "how much" money is answered only by a sum of money.
     """
     if kind == "number":
         if _MONEY_QUESTION.search(question) and not _CURRENCY.search(sentence):
+            return 0.0
+        noun = counted_noun(question)
+        if noun and not _names_noun(noun, sentence):
             return 0.0
         if re.search(r"\bhow many\b", question, re.I) and not _WANTS_SHARE.search(question):
             sentence = _PERCENT.sub(" ", sentence)

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from rag.answering.attribution import attribution
 from rag.answering.base import Draft, citation_for, refusal
 from rag.answering.condense import heuristic_condense, split_follow_up
-from rag.answering.evidence import NUMBER, EvidenceScorer, SentenceEvidence
+from rag.answering.evidence import NUMBER, EvidenceScorer, SentenceEvidence, counted_noun
 from rag.embeddings import Embedder
 from rag.records import Citation, Passage, Turn
 from rag.retrieval.recency import asks_for_figure
@@ -18,7 +18,6 @@ from rag.settings import Settings
 FIGURE_RATIO = 0.8  # how close to the best a later report's figure sentence must score
 _STALE = re.compile(r"\b(first|initial|initially|original|originally|earlier|previous|"
                     r"provisional|preliminary|at first)\b", re.I)
-_HOW_MANY = re.compile(r"\b[Hh]ow many (?:[A-Z][\w'’-]*\s+)*([a-z][\w-]*)")  # its noun
 _NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][\w'’-]+")
 
 
@@ -58,11 +57,11 @@ def newest_figure_first(question: str, evidence: Sequence[SentenceEvidence],
              and all(n in text_of[passages[e.passage].article_id] for n in names)]
     if not close:
         return ordered
-    counted = _HOW_MANY.search(question)
+    counted = counted_noun(question)
 
     def rank(e: SentenceEvidence) -> tuple[object, ...]:
         return (passages[e.passage].published or dt.date.min,
-                bool(counted and _counts(counted.group(1), e.text)),
+                bool(counted and _counts(counted, e.text)),
                 not _STALE.search(e.text), e.score)
 
     newest = max(close, key=rank)
