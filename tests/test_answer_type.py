@@ -90,3 +90,11 @@ def test_the_same_article_still_answers_what_it_says(real_settings) -> None:
     answerer = ExtractiveAnswerer(make_embedder(real_settings), real_settings)
     *_, draft = answerer.stream("When did Norvander Air flights resume?", [PASSAGE])
     assert not draft.refused and "April 6" in draft.text
+
+
+def test_a_written_count_may_leave_the_noun_to_its_cited_sentence() -> None:
+    from rag.answering.evidence import claim_kind_match
+
+    question = "How many votes did Tobias Lorne win in Gullmere West?"
+    assert claim_kind_match("number", "Tobias Lorne won 8,412 [1].", question)
+    assert type_match("number", "Tobias Lorne won 8,412.", question) == 0.0

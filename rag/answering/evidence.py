@@ -124,17 +124,19 @@ def _names_noun(noun: str, sentence: str) -> bool:
     return stems([noun])[0] in set(stems(words))
 
 
-def type_match(kind: str, sentence: str, question: str) -> float:
+def type_match(kind: str, sentence: str, question: str, *, counted: bool = True) -> float:
     """1.0 when the sentence holds something of the expected kind that the question lacks.
 
     "How many ..." is not answered by a percentage (unless it asks for a share), nor by a
     sentence that does not name what is counted ("how many votes" is not answered by a
     sentence without votes in it); "how much" money is answered only by a sum of money.
+    ``counted=False`` drops the counted-noun rule: a written answer ("He won 8,412 [1]") may
+    leave the noun to the sentence it cites.
     """
     if kind == "number":
         if _MONEY_QUESTION.search(question) and not _CURRENCY.search(sentence):
             return 0.0
-        noun = counted_noun(question)
+        noun = counted_noun(question) if counted else None
         if noun and not _names_noun(noun, sentence):
             return 0.0
         if re.search(r"\bhow many\b", question, re.I) and not _WANTS_SHARE.search(question):
@@ -183,7 +185,7 @@ def claim_kind_match(kind: str, claim: str, question: str) -> bool:
     if kind == "name":
         names = " ".join(m.lower() for m in _CLAIM_NAME.findall(claim))
         return bool(content_terms(names) - content_terms(question))
-    return type_match(kind, claim, question) >= 1.0
+    return type_match(kind, claim, question, counted=False) >= 1.0
 
 
 def meets_numbers(question: str, passage: Passage) -> bool:
