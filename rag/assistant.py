@@ -380,7 +380,8 @@ class Assistant:
 
         ids = set(self.article_ids(article_ids)) if article_ids else None
         paths: dict[str, list[str]] = {}
-        for meta in self.store.manifest().values():
+        before = self.store.manifest()
+        for meta in before.values():
             aid = str(meta["article_id"])
             if ids is None or aid in ids:
                 paths.setdefault(aid, []).append(str(meta.get("path", "")))
@@ -388,10 +389,21 @@ class Assistant:
                     for aid, found in paths.items()}
         kept = {aid for aid, found in readable.items() if not found}
         try:
-            remove_articles(self.settings, self.store, [a for a in readable if a not in kept])
+            remove_articles(self.settings, self.store, [a for a in readable if a not in kept],
+                            keep_files=True)
         finally:
             self.retriever.lexical.invalidate()
         report = self.ingest(sorted({p for found in readable.values() for p in found}))
+        # A file read again may hold articles that were deleted from it (a feed's entry):
+        # they stay deleted.
+        back = {str(meta["article_id"]) for key, meta in self.store.manifest().items()
+                if key not in before}
+        if back:
+            try:
+                remove_articles(self.settings, self.store, sorted(back), keep_files=True)
+            finally:
+                self.retriever.lexical.invalidate()
+            report.added -= len(back)
         for aid in sorted(kept):
             report.skipped += 1
             report.skipped_reasons[aid[:12]] = "its files are gone; the stored copy was kept"

@@ -114,6 +114,37 @@ def test_deleting_an_upload_removes_its_kept_file(data_dir: Path) -> None:
     assert not any(path.exists() for path in kept)
 
 
+FEED = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Vellan Gazette</title><link>http://gazette.example/</link>
+<item><title>Ferry timetable changes</title><link>http://gazette.example/ferry</link>
+<description>The island ferry will sail every forty minutes from the first of May, the
+operator announced on Tuesday.</description></item>
+<item><title>Lighthouse reopens</title><link>http://gazette.example/lighthouse</link>
+<description>The old lighthouse on Cape Marren reopened to visitors after a two-year
+restoration paid for by the county.</description></item>
+</channel></rss>"""
+
+
+def test_uploaded_articles_survive_a_reindex_and_a_feed_outlives_one_deleted_entry(
+        data_dir: Path) -> None:
+    assistant = Assistant(Settings(data_dir=data_dir, answerer="extractive"))
+    assistant.add_uploads([Upload("bridge.txt", io.BytesIO(BRIDGE.encode())),
+                           Upload("gazette.rss", io.BytesIO(FEED.encode()))])
+    headlines = {"Toll bridge over the Arnsey reopens", "Ferry timetable changes",
+                 "Lighthouse reopens"}
+    assert set(_by_headline(assistant)) == headlines
+
+    report = assistant.reindex()  # reads the kept uploads again: it must not delete them first
+
+    assert (report.added, report.skipped) == (3, 0), report.skipped_reasons
+    assert set(_by_headline(assistant)) == headlines
+    ferry = _by_headline(assistant)["Ferry timetable changes"]
+    assistant.delete_articles([ferry.article_id])  # type: ignore[attr-defined]
+    assert assistant.reindex().added == 2  # the feed's other entry is still read from it
+    assert set(_by_headline(assistant)) == headlines - {"Ferry timetable changes"}
+    assert "two crowns" in assistant.ask("What does a car pay on the Arnsey toll bridge?").text
+
+
 def test_reindex_embeds_again_and_keeps_what_has_no_file(assistant: Assistant,
                                                          corpus: Path) -> None:
     stats = assistant.stats()
