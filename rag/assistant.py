@@ -301,6 +301,26 @@ class Assistant:
         finally:
             self._uploading.release()
 
+    def add_urls(self, urls: Sequence[str]) -> IngestReport:
+        """Fetch articles by http(s) URL and ingest them, as ``rag ingest URL`` does.
+
+        Anything that is not an http(s) URL is skipped with its reason: a caller of the HTTP
+        API must not be able to name files on the server.
+        """
+        from ingest.fetch import is_url
+
+        wanted = [url.strip() for url in urls if is_url(url.strip())]
+        refused = {url: "it is not an http(s) URL" for url in urls if not is_url(url.strip())}
+        if not self._uploading.acquire(timeout=300):
+            raise StoreLocked("Another upload is still being added; try again shortly.")
+        try:
+            report = self.ingest(wanted) if wanted else IngestReport()
+        finally:
+            self._uploading.release()
+        report.skipped += len(refused)
+        report.skipped_reasons.update(refused)
+        return report
+
     def articles(self) -> list[ArticleInfo]:
         """Every indexed article, newest first (undated ones last), with its files."""
         infos: dict[str, ArticleInfo] = {}

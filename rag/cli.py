@@ -168,7 +168,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("--server", metavar="URL",
                    help="add them through the running server at URL (e.g. "
-                        "http://127.0.0.1:8000; key from $RAG_API_KEY) instead of the local index")
+                        "http://127.0.0.1:8000; key from $RAG_API_KEY) instead of the local "
+                        "index: files are uploaded, URLs are fetched by the server")
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("articles", help="list the indexed articles")

@@ -2,7 +2,8 @@
 
 A running chat or API server owns its embedded store, so a second process may not write it;
 this client uploads the files to the server's ``POST /ingest`` (the page's upload policy applies
-there) and merges the reports. Files go in batches; a batch over the server's upload limit is
+there) and hands URLs to ``POST /ingest/urls`` (the server fetches them, as ``rag ingest URL``
+would), then merges the reports. Files go in batches; a batch over the server's upload limit is
 sent again one file at a time.
 """
 
@@ -15,11 +16,12 @@ from pathlib import Path
 
 import httpx
 
-from ingest.pipeline import discover
+from ingest.pipeline import discover, urls_in
 from rag.errors import RagError
 from rag.records import IngestReport
 
 BATCH_FILES = 20
+BATCH_URLS = 20
 BATCH_BYTES = 4_000_000
 TIMEOUT_S = 600.0  # the server embeds the batch before it answers
 
@@ -75,24 +77,45 @@ def _send(client: httpx.Client, batch: Sequence[Path]) -> IngestReport | None:
                               f"{exc.__class__.__name__}.") from exc
     if response.status_code == 413:
         return None
+    return _report(client, response)
+
+
+def _post(client: httpx.Client, route: str, payload: dict[str, object]) -> IngestReport:
+    """The server's report for a JSON request to ``route``."""
+    try:
+        response = client.post(route, json=payload)
+    except httpx.HTTPError as exc:
+        raise RemoteError(f"Could not reach the server at {client.base_url}: "
+                          f"{exc.__class__.__name__}.") from exc
+    return _report(client, response, route)
+
+
+def _report(client: httpx.Client, response: httpx.Response,
+            route: str = "/ingest") -> IngestReport:
+    """The IngestReport in ``response``, or the server's refusal as one sentence."""
     if response.status_code in (401, 403):
         raise RemoteError("The server wants an API key: set RAG_API_KEY to one of its keys.")
     if response.status_code == 404:
-        raise RemoteError(f"{client.base_url} has no /ingest: is it a `rag serve` server?")
+        raise RemoteError(f"{client.base_url} has no {route}: is it a `rag serve` server "
+                          "of this version?")
     if response.status_code >= 400:
-        raise RemoteError(f"The server refused the files: {_detail(response)}")
+        raise RemoteError(f"The server refused them: {_detail(response)}")
     return IngestReport.model_validate(response.json())
 
 
 def ingest_through(server: str, paths: Iterable[str | Path]) -> IngestReport:
-    """Upload the article files under ``paths`` to the server at ``server``; its report."""
+    """Add the article files under ``paths``, and its URLs, through the server at ``server``."""
     if not server.startswith(("http://", "https://")):
         raise RemoteError("--server takes the server's URL, e.g. http://127.0.0.1:8000.")
-    files, problems = discover(paths)
+    urls, rest = urls_in(paths)
+    files, problems = discover(rest)
     total = IngestReport(skipped=len(problems), skipped_reasons=dict(problems))
     headers = {"Authorization": f"Bearer {key}"} if (key := _key()) else {}
     with httpx.Client(base_url=server.rstrip("/"), headers=headers,
                       timeout=TIMEOUT_S) as client:
+        for start in range(0, len(urls), BATCH_URLS):
+            _merge(total, _post(client, "/ingest/urls",
+                                {"urls": urls[start:start + BATCH_URLS]}))
         for batch in _batches(files):
             report = _send(client, batch)
             if report is None:

@@ -11,7 +11,9 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from live_server import LiveServer
 from pypdf import PdfReader, PdfWriter
 from servers import free_port
 
@@ -19,9 +21,11 @@ from ingest.fetch import format_of, load_url
 from ingest.loaders import Skip, load_file
 from ingest.pipeline import Ingestor, discover
 from ingest.uploads import Upload
+from rag.api.app import create_app
 from rag.assistant import Assistant
 from rag.cli import main
 from rag.settings import Settings
+from rag.store import claim_store
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -331,3 +335,31 @@ def test_the_cli_ingests_a_url_and_exits_1_when_no_url_could_be_read(
     assert f"skipped {missing}: {missing} answered 404 Not Found" in captured.out
     assert "none of the given paths could be read" in captured.err
     assert "Traceback" not in captured.out + captured.err
+
+
+def test_urls_go_through_a_running_server_which_never_reads_its_own_files(
+        site: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    settings = Settings(data_dir=tmp_path / "served", answerer="extractive")
+    claim_store(settings)  # as `rag serve` does: no other process may write this store
+    served = Assistant(settings)
+    url, missing = f"{site}/news/strike", f"{site}/missing"
+    with LiveServer(create_app(assistant=served)) as live:
+        assert main(["ingest", "--server", live.url, url, f"{site}/feed"]) == 0
+        assert capsys.readouterr().out.startswith("added 3,")
+        assert main(["ingest", "--server", live.url, url]) == 0
+        assert "unchanged 1" in capsys.readouterr().out  # fetched again, nothing new
+        assert main(["ingest", "--server", live.url, missing]) == 1
+        assert f"skipped {missing}: {missing} answered 404 Not Found" in capsys.readouterr().out
+        secret = tmp_path / "server-side.txt"
+        secret.write_text("Server notes\n\nThe harbour board secretly agreed to sell the pier.")
+        response = httpx.post(f"{live.url}/ingest/urls", timeout=60,
+                              json={"urls": [str(secret), f"file://{secret}"]})
+        assert response.status_code == 200
+        assert response.json()["skipped_reasons"] == {
+            str(secret): "it is not an http(s) URL", f"file://{secret}": "it is not an http(s) URL"}
+        empty = httpx.post(f"{live.url}/ingest/urls", json={"urls": []}, timeout=60)
+        assert empty.status_code == 422 and "Traceback" not in empty.text
+    assert served.stats()["articles"] == 3
+    [top, *_] = served.retrieve(STRIKE_QUESTION)
+    assert top.source == url and "forty more crane drivers" in top.text
+    assert not any("pier" in p.text for p in served.retrieve("Who agreed to sell the pier?"))

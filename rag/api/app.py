@@ -25,7 +25,7 @@ from rag.api.middleware import CHAT_PATH, BodyLimit, CatchAll, key_checker
 from rag.api.openai_compat import model_resolver
 from rag.api.openai_compat import router as openai_router
 from rag.api.openai_responses import router as responses_router
-from rag.api.schemas import AskRequest, ErrorBody, Health
+from rag.api.schemas import AskRequest, ErrorBody, Health, UrlIngestRequest
 from rag.assistant import Assistant
 from rag.errors import RagError
 from rag.records import Answer, ArticleInfo, IngestReport, Preview
@@ -133,7 +133,7 @@ def ask_routes(assistant: Assistant, answerers: Sequence[str]) -> APIRouter:
 
 
 def ingest_routes(assistant: Assistant) -> APIRouter:
-    """POST /ingest: add or update articles from uploaded files."""
+    """POST /ingest and /ingest/urls: add or update articles from uploaded files or URLs."""
     api = APIRouter(tags=["ingest"])
 
     @api.post("/ingest", response_model=IngestReport, responses=_ERRORS)
@@ -142,6 +142,11 @@ def ingest_routes(assistant: Assistant) -> APIRouter:
                ) -> IngestReport:
         """Add or update articles from uploaded files; a file with a known name replaces it."""
         return assistant.add_uploads([Upload(f.filename or "upload.txt", f.file) for f in files])
+
+    @api.post("/ingest/urls", response_model=IngestReport, responses=_ERRORS)
+    def ingest_urls(body: UrlIngestRequest) -> IngestReport:
+        """Fetch articles by URL (pages, feeds, article files) and add or update them."""
+        return assistant.add_urls(body.urls)
 
     return api
 

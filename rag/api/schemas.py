@@ -24,6 +24,13 @@ class AskRequest(Strict):
                     "(The older name 'generator' is accepted too.)")
 
 
+class UrlIngestRequest(Strict):
+    """Articles to fetch by URL: pages, feeds or files, as ``rag ingest URL`` takes them."""
+
+    urls: list[str] = Field(min_length=1, max_length=100, description=(
+        "http(s) URLs of article pages, feeds or article files; the server fetches each."))
+
+
 class ErrorBody(BaseModel):
     """What every error response carries: one plain sentence."""
 
