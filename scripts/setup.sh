@@ -72,8 +72,8 @@ fi
 # The tests' small model (SmolLM2-135M): fast real-model tests of the plumbing.
 if [ "$want_test" = 1 ]; then .venv/bin/python -m rag.llm.local_models install smollm2-135m; fi
 
-if [ "$want_test" = 1 ] && ! command -v chromedriver >/dev/null; then
-  echo "setup: installing Debian's chromium and chromium-driver for the browser tests" >&2
+if [ "$want_test" = 1 ] && ! { command -v chromedriver && command -v curl; } >/dev/null; then
+  echo "setup: installing Debian's chromium, chromium-driver and curl for the tests" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null
+  apt-get update -qq && apt-get install -y -qq chromium chromium-driver curl >/dev/null
 fi
