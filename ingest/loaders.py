@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ingest.plain_text import take_date_line, without_promo
 from ingest.text import clean_text
 from ingest.wrapping import unwrap
 
@@ -83,7 +84,17 @@ def parse_date(value: Any) -> dt.date | None:
     try:
         return parsedate_to_datetime(text).date()
     except (TypeError, ValueError, IndexError):
-        return None
+        pass
+    words = re.sub(r"(?<=\d)(?:st|nd|rd|th)\b|,", " ", text).split()
+    for form in _WORDED_DATES:  # "2 July 2007", "July 2, 2007", "Jul 2nd 2007"
+        try:
+            return dt.datetime.strptime(" ".join(words[:3]), form).date()
+        except ValueError:
+            continue
+    return None
+
+
+_WORDED_DATES = ("%d %B %Y", "%B %d %Y", "%d %b %Y", "%b %d %Y")
 
 
 def read_bytes(path: Path, max_bytes: int) -> bytes:
@@ -135,7 +146,9 @@ def load_txt(path: Path, raw: str) -> Loaded:
     headline, body = lines[0], lines[1] if len(lines) > 1 else ""
     if not body.strip():
         body, headline = headline, ""
-    return Loaded([_article(str(path), path, body, headline, str(path), None, path.stem)])
+    body, published = take_date_line(body, parse_date)
+    return Loaded([_article(str(path), path, without_promo(body), headline, str(path),
+                            published, path.stem)])
 
 
 # Bounded lengths: an unclosed "[" or "(" must not make the scan quadratic.
@@ -168,8 +181,10 @@ def load_md(path: Path, raw: str) -> Loaded:
             line = title
         line = re.sub(r"^\s*(?:[-*+]|\d+\.|>)\s+", "", line)
         lines.append(_MD_MARKS.sub(r"\1", _MD_LINK.sub(r"\1", line)))
-    return Loaded([_article(str(path), path, "\n".join(lines), headline, str(path), published,
-                            path.stem)])
+    body = without_promo("\n".join(lines))
+    if published is None:
+        body, published = take_date_line(body, parse_date)
+    return Loaded([_article(str(path), path, body, headline, str(path), published, path.stem)])
 
 
 def load_html(path: Path, raw: str) -> Loaded:
