@@ -76,3 +76,34 @@ def citation_for(number: int, passage: Passage, start: int, end: int, score: flo
         start=passage.start, end=passage.end, score=round(score, 4),
         also_published_by=list(passage.also_published_by),
     )
+
+
+class Quotes:
+    """Citation numbers for quoted stretches of passages, in the order they are first cited.
+
+    Touching or overlapping stretches of one passage share a number and one quote; a stretch
+    further on in the same passage gets a number of its own, so a quote never spans text
+    that was not cited (the page shows both in one card).
+    """
+
+    def __init__(self, passages: Sequence[Passage]) -> None:
+        self.passages = passages
+        self._spans: list[tuple[int, int, int, float]] = []  # passage, start, end, score
+
+    def number(self, index: int, start: int, end: int, score: float) -> int:
+        """The citation number for ``passages[index].text[start:end]``."""
+        text = self.passages[index].text
+        for slot, (at, lo, hi, best) in enumerate(self._spans):
+            if at != index:
+                continue
+            gap = text[hi:start] if start >= hi else text[end:lo] if end <= lo else ""
+            if not gap.strip():  # touching or overlapping
+                self._spans[slot] = (at, min(lo, start), max(hi, end), max(best, score))
+                return slot + 1
+        self._spans.append((index, start, end, score))
+        return len(self._spans)
+
+    def citations(self) -> list[Citation]:
+        """One citation per number, its quote covering what was cited under it."""
+        return [citation_for(slot + 1, self.passages[index], start, end, score)
+                for slot, (index, start, end, score) in enumerate(self._spans)]

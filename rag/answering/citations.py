@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ingest.text import sentence_spans
-from rag.answering.base import Draft, citation_for, refusal
+from rag.answering.base import Draft, Quotes, refusal
 from rag.answering.evidence import (
     MONTH,
     MONTHS,
@@ -33,7 +33,7 @@ from rag.answering.evidence import (
     spelled_numbers,
 )
 from rag.answering.markers import MARKER, marker_numbers
-from rag.records import Citation, Passage
+from rag.records import Passage
 
 _LEAD_IN = re.compile(  # "According to passage [1]," -> "[1]"
     r"\b(?:according to|as (?:stated|mentioned|reported|said) in|based on|in|from)\s+"
@@ -321,26 +321,17 @@ class CitationChecker:
             return refusal(question)
         if supported and not any(self.answers(question, c, passages) for c in supported):
             return refusal(question)
-        numbers: dict[int, int] = {}
-        spans: dict[int, tuple[int, int, float]] = {}
+        quotes = Quotes(passages)
         parts: list[str] = []
         for item in checked:
             if not item.support and (self.drop_unsupported or item.status == "refusal"):
                 continue
-            marks = ""
-            for index, start, end, score in item.support:
-                numbers.setdefault(index, len(numbers) + 1)
-                old = spans.get(index)
-                spans[index] = ((start, end, score) if old is None else
-                                (min(old[0], start), max(old[1], end), max(old[2], score)))
-                marks += f"[{numbers[index]}]"
+            marks = "".join(dict.fromkeys(f"[{quotes.number(*support)}]"
+                                          for support in item.support))
             separator = "\n\n" if item.claim.paragraph_break else " "
             parts.append((separator if parts else "") + item.claim.text
                          + (f" {marks}" if marks else ""))
-        citations: list[Citation] = [
-            citation_for(number, passages[index], *spans[index])
-            for index, number in sorted(numbers.items(), key=lambda kv: kv[1])]
-        return Draft(text="".join(parts), citations=citations,
+        return Draft(text="".join(parts), citations=quotes.citations(),
                      supported_sentences=len(supported), total_sentences=len(written))
 
 

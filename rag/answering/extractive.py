@@ -7,11 +7,11 @@ import re
 from collections.abc import Iterator, Sequence
 
 from rag.answering.attribution import attribution
-from rag.answering.base import Draft, citation_for, refusal
+from rag.answering.base import Draft, Quotes, citation_for, refusal
 from rag.answering.condense import heuristic_condense, split_follow_up
 from rag.answering.evidence import NUMBER, EvidenceScorer, SentenceEvidence, counted_noun
 from rag.embeddings import Embedder
-from rag.records import Citation, Passage, Turn
+from rag.records import Passage, Turn
 from rag.retrieval.recency import asks_for_figure
 from rag.settings import Settings
 
@@ -142,22 +142,10 @@ class ExtractiveAnswerer:
         chosen = self.choose(newest_figure_first(focus, evidence, passages, self.second_ratio))
         # Keep the article's order when two sentences come from the same passage.
         chosen.sort(key=lambda e: (e.passage, e.start))
-        numbers: dict[int, int] = {}
-        citations: list[Citation] = []
-        parts: list[str] = []
-        for item in chosen:
-            if item.passage not in numbers:
-                numbers[item.passage] = len(numbers) + 1
-                citations.append(citation_for(numbers[item.passage], passages[item.passage],
-                                              item.start, item.end, item.score))
-            else:
-                # One citation per passage: widen its quote to cover both sentences.
-                cite = citations[numbers[item.passage] - 1]
-                start = min(cite.quote_start, item.start)
-                end = max(cite.quote_start + len(cite.quote), item.end)
-                citations[numbers[item.passage] - 1] = citation_for(
-                    cite.number, passages[item.passage], start, end, cite.score)
-            parts.append(f"{item.text} [{numbers[item.passage]}]")
+        quotes = Quotes(passages)
+        parts = [f"{item.text} [{quotes.number(item.passage, item.start, item.end, item.score)}]"
+                 for item in chosen]
+        citations = quotes.citations()
         if asks_for_figure(focus):
             parts = dated_parts(parts, [passages[item.passage].published for item in chosen])
         text = " ".join(parts)
