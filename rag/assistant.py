@@ -41,6 +41,7 @@ from rag.retrieval.recency import asks_for_figure
 from rag.retrieval.relative_time import Window, long_date, window_of
 from rag.settings import Settings
 from rag.store import Store
+from rag.vector_cache import cached
 
 if TYPE_CHECKING:
     from ingest.uploads import Upload
@@ -90,8 +91,9 @@ class Assistant:
         self.embedder = embedder or make_embedder(self.settings)
         self.store = Store(self.settings, self.embedder)
         self.retriever = HybridRetriever(self.store, self.embedder, self.settings)
-        # The refusal gate and the answerers score the same sentences: one scorer, one memo.
-        self.scorer = EvidenceScorer(self.embedder)
+        # The refusal gate and the answerers score the same sentences: one scorer, one memo,
+        # and sentence vectors kept between questions (rag.vector_cache).
+        self.scorer = EvidenceScorer(cached(self.embedder, self.settings.sentence_cache_size))
         self._answerers: dict[str, Answerer] = {}
         if answerer is not None:
             self._answerers[answerer.name] = answerer

@@ -95,6 +95,7 @@ class FakeEmbedder:
     def __init__(self, dimension: int = 64) -> None:
         self.name = f"fake-{dimension}"
         self.dimension = dimension
+        self.batch_independent = True
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Each token adds one to a hashed dimension; rows are L2-normalised."""

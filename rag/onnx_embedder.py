@@ -59,6 +59,7 @@ class OnnxEmbedder:
         self._tokenizer.enable_truncation(_max_tokens(Path(model_path)))
         self.name = f"{name}#onnx{'-int8' if quantize else ''}"
         self.dimension = int(self._one("dimension").shape[0])
+        self.batch_independent = True  # each text runs alone: a cached vector is the same
         self.threads = max(1, threads)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()

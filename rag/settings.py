@@ -43,6 +43,11 @@ class Settings(BaseSettings):
         default_factory=lambda: min(2, os.cpu_count() or 1), ge=1,
         description="Texts the ONNX encoder embeds at once when ingesting.")
     embedding_batch_size: int = 64
+    sentence_cache_size: int = Field(
+        default=100_000, ge=0, description=(
+            "Sentence vectors kept between questions (about 1.6 KB each, least recently used "
+            "out first); 0 turns the cache off. Only for an encoder whose vectors do not "
+            "depend on the batch (the ONNX one)."))
 
     # Ingest
     max_file_bytes: int = Field(default=20_000_000, description="Files above this are skipped.")
