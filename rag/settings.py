@@ -118,6 +118,10 @@ class Settings(BaseSettings):
         description="Passage text a language model sees; sets time to first token (full-length "
                     "news on an idle 2-core machine: 1000 -> 3.9-4.9 s, 800 -> 3.7 s; 800 "
                     "answered 0.629 of the dev set right vs 0.700).")
+    llm_passage_order: Literal["relevance", "date"] = Field(
+        default="relevance",
+        description="The order a language model reads its passages in: best first, or by "
+                    "publication date (oldest first, undated first of all).")
     model_dir: Path = Field(
         default_factory=lambda: Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
         / "newsrag" / "models",

@@ -658,3 +658,19 @@ def test_default_model_answers_the_seed_question_with_a_verified_citation(seeded
     assert answer.supported_sentences >= 1
     assert_well_formed(answer.text, answer.citations, seeded.retrieve(SEED_QUESTION))
     assert any("Azerbaijan" in c.quote for c in answer.citations)
+
+
+def test_passages_can_be_read_in_date_order(fake, fake_settings):
+    dated = [passage(1, RADAR), passage(2, KOSOVO), passage(3, WARHEADS)]
+    dated[0] = dated[0].model_copy(update={"published": dt.date(2007, 7, 3)})
+    dated[1] = dated[1].model_copy(update={"published": None})
+    dated[2] = dated[2].model_copy(update={"published": dt.date(2007, 6, 1)})
+    for order, expected, radar in (("relevance", [RADAR, KOSOVO, WARHEADS], 1),
+                                   ("date", [KOSOVO, WARHEADS, RADAR], 3)):
+        settings = fake_settings.model_copy(update={"llm_passage_order": order})
+        answerer = LLMAnswerer("fake", fake, FakeEmbedder(), settings)
+        fake.enqueue(f"Putin offered a Russian radar site in Azerbaijan [{radar}].")
+        _, draft = run(answerer, "What did Putin offer?", dated)
+        shown = [p["text"] for p in answerer.last_variables["passages"]]
+        assert all(text[:40] in seen for text, seen in zip(expected, shown, strict=True))
+        assert [c.chunk_id for c in draft.citations] == ["c1"]  # [n] maps back through the order

@@ -9,6 +9,7 @@ that points at no passage is shown, and the finished text goes through the
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -149,6 +150,8 @@ class LLMAnswerer:
             yield draft.text
             yield draft
             return
+        if self.settings.llm_passage_order == "date":
+            shown.sort(key=lambda item: (passages[item[0]].published or dt.date.min, item[0]))
         cited = [passages[i] for i, _ in shown]
         variables = self.prompt_variables(question, cited, [text for _, text in shown])
         self.last_variables = variables
