@@ -24,7 +24,7 @@ from rag.answering.evidence import EvidenceScorer
 from rag.answering.factory import make_answerer
 from rag.answering.rerank import rerank
 from rag.embeddings import Embedder, make_embedder
-from rag.errors import InvalidInput, NotFound, RagError, StoreLocked
+from rag.errors import InvalidInput, NotFound, RagError, Stopped, StoreLocked
 from rag.records import (
     MAX_QUESTION_CHARS,
     Answer,
@@ -158,12 +158,15 @@ class Assistant:
 
     def ask_stream(self, question: str, history: HistoryLike = None,
                    filters: FiltersLike = None, *, top_k: int | None = None,
-                   answerer: str | None = None) -> Iterator[str | Preview | Answer]:
+                   answerer: str | None = None,
+                   stop: threading.Event | None = None) -> Iterator[str | Preview | Answer]:
         """Yield the checked answer in sentence pieces, then the finished ``Answer``.
 
         When a language model writes the answer, a ``Preview`` (the quoted sentences that
         answer, as the extractive answerer finds them) comes first, within about a second,
         while the model writes; the pieces that follow are the model's checked answer.
+        Setting ``stop`` ends the model's generation at its next token: the Answer then says
+        it was stopped (``stopped``), and the model is free for the next question at once.
         """
         started = time.perf_counter()
         question = _question(question)
@@ -186,6 +189,7 @@ class Assistant:
 
         mark = time.perf_counter()
         draft: Draft | None = None
+        stopped = False
         if not passages and self.store.count() == 0:
             draft = Draft(text=NOTHING_INDEXED, refused=True)
             yield draft.text
@@ -208,9 +212,9 @@ class Assistant:
             # The model's own words are never shown: only the checked answer, which may drop or
             # reword what it wrote, so what a client joins from the deltas is the answer itself.
             if draft is None:
-                for event in writer.stream(standalone, passages):
-                    if isinstance(event, Draft):
-                        draft = event
+                draft = _written(writer.stream(standalone, passages, stop=stop), stop)
+                stopped = draft is None
+                draft = draft or Draft(text=STOPPED)
             if draft is not None:
                 yield from sentences_of(draft.text)
         timings["answer_ms"] = (time.perf_counter() - mark) * 1000
@@ -218,7 +222,8 @@ class Assistant:
         assert draft is not None, "an answerer must finish with a Draft"
         yield Answer(
             question=question, standalone_question=standalone, text=draft.text,
-            citations=draft.citations, refused=draft.refused, answerer=writer.name,
+            citations=draft.citations, refused=draft.refused, stopped=stopped,
+            answerer=writer.name,
             supported_sentences=draft.supported_sentences,
             total_sentences=draft.total_sentences,
             as_of=max((c.published for c in draft.citations if c.published), default=None),
@@ -437,6 +442,30 @@ class Assistant:
 
 
 _PIECE = re.compile(r".+?(?:[.!?…][”’\"')]*(?:\s*\[\d+\])*(?:\s+|$)|$)", re.S)
+
+
+STOPPED = "Stopped before the answer was finished."
+
+
+def _written(stream: Iterator[str | Draft], stop: threading.Event | None) -> Draft | None:
+    """The Draft that ends ``stream``, or None when ``stop`` was set first.
+
+    The stream is closed either way, which ends a local model's generation where it is and
+    frees the model for the next question.
+    """
+    try:
+        for event in stream:
+            if stop is not None and stop.is_set():
+                return None
+            if isinstance(event, Draft):
+                return event
+        raise AssertionError("an answerer must finish with a Draft")
+    except Stopped:
+        return None
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
 
 
 def sentences_of(text: str) -> Iterator[str]:

@@ -21,6 +21,10 @@ class ChecksumMismatch(ModelUnavailable):
     """A model file's sha256 differs from the pinned one."""
 
 
+class Stopped(RagError):
+    """The caller stopped the answer while the model was writing it."""
+
+
 class InvalidInput(RagError):
     """A question, filter or file was rejected before any work was done."""
 

@@ -110,6 +110,8 @@ class Answer(BaseModel):
     text: str
     citations: list[Citation] = Field(default_factory=list)
     refused: bool = False
+    stopped: bool = Field(default=False, description=(
+        "The caller stopped the model before it finished; the text says so."))
     answerer: str = Field(default="extractive", description="The answerer that wrote it.")
     supported_sentences: int = 0
     total_sentences: int = 0

@@ -153,7 +153,8 @@ class BrokenAnswerer:
     def condense(self, question: str, history: Sequence[Turn]) -> str:
         return question
 
-    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str | Draft]:
+    def stream(self, question: str, passages: Sequence[Passage], *,
+               stop: object = None) -> Iterator[str | Draft]:
         yield "Partial "
         raise self.error
 
@@ -166,7 +167,8 @@ class PiecewiseAnswerer:
     def condense(self, question: str, history: Sequence[Turn]) -> str:
         return question
 
-    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str | Draft]:
+    def stream(self, question: str, passages: Sequence[Passage], *,
+               stop: object = None) -> Iterator[str | Draft]:
         yield from ["Putin offered ", "a radar site ", "in Azerbaijan <b>now</b> [1]. ",
                     "An unchecked claim. "]
         passage = next(p for p in passages if "Seeking" in p.text)

@@ -229,7 +229,8 @@ class FailingAnswerer:
     def condense(self, question: str, history: Sequence[Turn]) -> str:
         return question
 
-    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str | Draft]:
+    def stream(self, question: str, passages: Sequence[Passage], *,
+               stop: object = None) -> Iterator[str | Draft]:
         if self.mode == "unavailable":
             raise ModelUnavailable("The local model could not be loaded.")
         if self.mode == "midstream":

@@ -6,6 +6,7 @@ citation checker and the Assistant can use it without importing one another.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -39,8 +40,12 @@ class Answerer(Protocol):
         """Rewrite a follow-up as a standalone question using the conversation."""
         ...
 
-    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str | Draft]:
-        """Yield pieces of answer text as they are written, then exactly one Draft."""
+    def stream(self, question: str, passages: Sequence[Passage], *,
+               stop: threading.Event | None = None) -> Iterator[str | Draft]:
+        """Yield pieces of answer text as they are written, then exactly one Draft.
+
+        A model that writes stops at its next token once ``stop`` is set (``Stopped``).
+        """
         ...
 
 

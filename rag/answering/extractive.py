@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 from collections.abc import Iterator, Sequence
 
 from rag.answering.attribution import attribution
@@ -119,8 +120,9 @@ class ExtractiveAnswerer:
             chosen.append(item)
         return chosen
 
-    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str | Draft]:
-        """Yield the answer text once, then its Draft."""
+    def stream(self, question: str, passages: Sequence[Passage], *,
+               stop: threading.Event | None = None) -> Iterator[str | Draft]:
+        """Yield the answer text once, then its Draft (it takes milliseconds: no ``stop``)."""
         # A follow-up is searched with its context but answered for what it asks now.
         focus, context = split_follow_up(question)
         said = attribution(focus, passages)

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
+from uuid import UUID
 
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.output_parsers import StrOutputParser
-from langchain_core.runnables import Runnable, RunnableLambda
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
 from rag.answering import prompts
 from rag.answering.base import Draft, refusal
@@ -26,7 +29,7 @@ from rag.answering.condense import heuristic_condense
 from rag.answering.evidence import EvidenceScorer
 from rag.answering.markers import MARKER
 from rag.embeddings import Embedder
-from rag.errors import ModelUnavailable, RagError
+from rag.errors import ModelUnavailable, RagError, Stopped
 from rag.records import Passage, Turn
 from rag.settings import Settings
 
@@ -40,6 +43,20 @@ def _as_data(text: str) -> str:
 
 def _attribute(text: str) -> str:
     return re.sub(r"\s+", " ", _as_data(text).replace('"', "'"))
+
+
+class _StopAtToken(BaseCallbackHandler):
+    """Raises ``Stopped`` at the model's next token once the event is set."""
+
+    raise_error = True  # LangChain swallows a callback's exception otherwise
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+
+    def on_llm_new_token(self, token: str | list[str | dict[str, Any]], *,
+                         run_id: UUID, **kwargs: Any) -> None:
+        if self.stop.is_set():
+            raise Stopped("The answer was stopped.")
 
 
 class LLMAnswerer:
@@ -142,8 +159,13 @@ class LLMAnswerer:
             return fallback
         return rewritten
 
-    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str | Draft]:
-        """Yield the model's text as it is written (markers filtered), then the checked Draft."""
+    def stream(self, question: str, passages: Sequence[Passage], *,
+               stop: threading.Event | None = None) -> Iterator[str | Draft]:
+        """Yield the model's text as it is written (markers filtered), then the checked Draft.
+
+        Once ``stop`` is set the model's next token raises ``Stopped`` from a callback: closing
+        an LCEL stream would not do, as LangChain then reads the model's output to its end.
+        """
         shown = self.excerpts(question, passages)
         if not shown:
             draft = refusal(question)
@@ -158,7 +180,8 @@ class LLMAnswerer:
         guard = MarkerFilter(len(cited))
         raw: list[str] = []
         try:
-            for piece in self.answer_chain.stream(variables):
+            config: RunnableConfig = {"callbacks": [_StopAtToken(stop)]} if stop else {}
+            for piece in self.answer_chain.stream(variables, config):
                 raw.append(piece)
                 visible = guard.feed(piece)
                 if visible:

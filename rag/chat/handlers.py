@@ -6,6 +6,7 @@ import datetime as dt
 import html
 import logging
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -60,10 +61,12 @@ AskUpdate = tuple[str, list[Message], list[Exchange], str]
 
 def ask(assistant: Assistant, message: str | None, conversation: Sequence[Exchange] | None,
         answerer: str | None = None, top_k: float | None = None, sources: str | None = None,
-        since: str | None = None, until: str | None = None) -> Iterator[AskUpdate]:
+        since: str | None = None, until: str | None = None,
+        stop: threading.Event | None = None) -> Iterator[AskUpdate]:
     """Answer ``message`` in the conversation, streaming; yields (textbox, chat, state, sources).
 
     Errors end as a message in the chat: a RagError's own sentence, anything else a generic one.
+    Setting ``stop`` (the page's Stop button) ends the model's writing.
     """
     done = list(conversation or [])
     question = (message or "").strip()
@@ -76,7 +79,7 @@ def ask(assistant: Assistant, message: str | None, conversation: Sequence[Exchan
     try:
         events = assistant.ask_stream(question, history(done), filters_from(sources, since, until),
                                       top_k=int(top_k) if top_k else None,
-                                      answerer=answerer or None)
+                                      answerer=answerer or None, stop=stop)
         for event in events:
             if isinstance(event, Answer):
                 exchange.answer = event

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -84,6 +85,7 @@ def build_demo(assistant: Assistant) -> gr.Blocks:
                         max_length=MAX_QUESTION_CHARS, submit_btn=False,
                     )
                     send = gr.Button("Ask", elem_id="ask", variant="primary", scale=1)
+                    halt = gr.Button("Stop", elem_id="stop", variant="stop", scale=1)
                     fresh = gr.Button("New conversation", elem_id="new-conversation",
                                       variant="secondary", scale=1)
             with gr.Column(scale=2):
@@ -124,11 +126,27 @@ def build_demo(assistant: Assistant) -> gr.Blocks:
                                        size="sm")
                     articles_note = gr.Markdown(elem_id="articles-note")
 
+        # The Stop button of each browser session: it ends the model's writing of the answer
+        # that session is waiting for.
+        stops: dict[str, threading.Event] = {}
+
         def on_ask(message: str, state: list[Exchange], chosen: str, k: float, src: str,
-                   since_: str, until_: str) -> Iterator[tuple[Any, ...]]:
-            # The browser keeps the conversation with the same update that shows the answer.
-            for update in ask(assistant, message, state, chosen, k, src, since_, until_):
-                yield (*update, saved(update[2]))
+                   since_: str, until_: str, request: gr.Request) -> Iterator[tuple[Any, ...]]:
+            session = request.session_hash or ""
+            stop = stops[session] = threading.Event()
+            try:
+                # The browser keeps the conversation with the same update that shows it.
+                for update in ask(assistant, message, state, chosen, k, src, since_, until_,
+                                  stop=stop):
+                    yield (*update, saved(update[2]))
+            finally:
+                if stops.get(session) is stop:
+                    del stops[session]
+
+        def on_stop(request: gr.Request) -> None:
+            stop = stops.get(request.session_hash or "")
+            if stop is not None:
+                stop.set()
 
         def on_upload(paths: list[str] | None) -> tuple[None, str, str, str]:
             cleared, text = add_articles(assistant, paths)
@@ -149,6 +167,7 @@ def build_demo(assistant: Assistant) -> gr.Blocks:
         ask_outputs = [textbox, chatbot, conversation, sources, kept]
         textbox.submit(on_ask, ask_inputs, ask_outputs, api_name="ask")
         send.click(on_ask, ask_inputs, ask_outputs, api_visibility="private")
+        halt.click(on_stop, None, None, queue=False, api_visibility="private")
         chatbot.example_select(example_text, None, textbox, api_visibility="private").then(
             on_ask, ask_inputs, ask_outputs, api_visibility="private")
         cleared = [chatbot, conversation, sources, kept]
