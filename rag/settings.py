@@ -119,9 +119,10 @@ class Settings(BaseSettings):
                     "news on an idle 2-core machine: 1000 -> 3.9-4.9 s, 800 -> 3.7 s; 800 "
                     "answered 0.629 of the dev set right vs 0.700).")
     llm_passage_order: Literal["relevance", "date"] = Field(
-        default="relevance",
-        description="The order a language model reads its passages in: best first, or by "
-                    "publication date (oldest first, undated first of all).")
+        default="date",
+        description="The order a language model reads its passages in: by publication date "
+                    "(oldest first, undated first of all; newsroom, default model: 0.762 right "
+                    "vs 0.730 best first, 0.095 vs 0.111 wrong) or best first.")
     model_dir: Path = Field(
         default_factory=lambda: Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
         / "newsrag" / "models",
