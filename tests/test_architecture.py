@@ -13,8 +13,8 @@ PACKAGES = ("rag", "ingest")
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("rag.errors", "rag.settings", "rag.records"),
     ("rag.encoder_weights", "rag.onnx_export", "rag.onnx_embedder"),
-    ("ingest.text", "ingest.wrapping", "ingest.loaders", "ingest.chunking", "ingest.uploads",
-     "ingest.fingerprint"),
+    ("ingest.text", "ingest.plain_text", "ingest.wrapping", "ingest.loaders", "ingest.chunking",
+     "ingest.uploads", "ingest.fingerprint"),
     ("rag.embeddings", "rag.store", "rag.process"),
     ("ingest.pipeline", "ingest"),
     ("rag.retrieval",),

@@ -188,7 +188,8 @@ def test_a_good_record_survives_junk_records(tmp_path: Path, junk: list[object],
 
 
 @given(lines=st.lists(st.one_of(records.map(json.dumps), json_values.map(json.dumps),
-                                st.text(st.characters(exclude_characters="\x00"), max_size=40)),
+                                st.text(st.characters(codec="utf-8", exclude_characters="\x00"),
+                                        max_size=40)),
                       max_size=8))
 @FUZZ
 def test_json_lines_keep_good_lines(tmp_path: Path, lines: list[str]) -> None:
