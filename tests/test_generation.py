@@ -404,6 +404,30 @@ def test_a_quote_is_given_to_the_speaker_named_beside_it(real_answerer, fake):
     assert not run(real_answerer, "What did Peskov say?", [news(1, GABALA, 2007)])[1].refused
 
 
+PENALTY = ("The commission said it had taken into account Larkfield Telecom's cooperation with "
+           "the investigation in setting the amount. Its chair, Dana Whitcombe, said the penalty "
+           "could have been as high as $20 million under the law's formula.")
+SETTLEMENT = ("Larkfield Telecom agreed on Friday to pay $7.5 million to settle the class-action "
+              "lawsuit brought on behalf of customers whose records were exposed in the breach.")
+
+
+def test_a_faithful_sentence_about_something_else_is_not_an_answer(fake, real_embedder,
+                                                                   real_settings):
+    # The claim is in the passage, a number as asked, but the passage is about a penalty, not
+    # the settlement asked about: its sentence scores under the floor against the question.
+    question = "How much did Larkfield Telecom pay to settle the class-action lawsuit?"
+    claim = "The penalty could have been as high as $20 million [1]."
+    about_a_penalty = [passage(1, PENALTY, "Regulator fines Larkfield Telecom")]
+    for floor, refused in ((0.0, False), (real_settings.answer_floor, True)):
+        settings = real_settings.model_copy(update={"answer_floor": floor})
+        answerer = LLMAnswerer("fake", fake, real_embedder, settings)
+        fake.enqueue(claim)
+        assert run(answerer, question, about_a_penalty)[1].refused is refused
+    fake.enqueue("Larkfield Telecom paid $7.5 million to settle the class-action lawsuit [1].")
+    _, draft = run(answerer, question, [passage(1, SETTLEMENT, "Larkfield settles")])
+    assert not draft.refused and "$7.5 million" in draft.text
+
+
 def test_dates_lose_their_ordinal_suffix_as_news_style_writes_them(real_answerer, fake):
     pixel = news(1, "Google announced the Pixel 6 and Pixel 6 Pro on October 19, 2021.", 2021)
     fake.enqueue("The Pixel 6 was announced on October 19th, 2021 [1].")
@@ -474,6 +498,28 @@ def test_the_assistant_runs_the_chain_and_shows_the_standalone_question(fake_set
     assert "Azerbaijan" in answer.text and not answer.refused
     assert answer.citations[0].headline.startswith("Bush, Putin meet")
     assert "".join(e for e in events if isinstance(e, str)) == answer.text  # checked text only
+
+
+def test_who_said_quoted_words_is_read_from_the_article_not_written(real_settings):
+    # The speaker beside the quoted words is found mechanically: the model is not asked (it
+    # has no reply queued), and the answer names Peskov, quoting the line.
+    fake = FakeChatModel()
+    assistant = Assistant(real_settings)
+    assistant.ingest([SEEDS])
+    llm = LLMAnswerer("fake", fake, assistant.embedder, real_settings)
+    assistant = Assistant(real_settings, embedder=assistant.embedder, answerer=llm)
+    events = list(assistant.ask_stream(
+        "Who said the shield 'will raise more questions in terms of the real target'?"))
+    answer = events[-1]
+    assert isinstance(answer, Answer) and not answer.refused
+    assert answer.answerer == "extractive"
+    assert answer.text.startswith("Dmitri Peskov:")
+    assert "real target" in answer.citations[0].quote
+    assert "".join(e for e in events if isinstance(e, str)) == answer.text
+    # A question that quotes nothing still goes to the model.
+    fake.enqueue("Putin offered the use of a Russian radar site in Azerbaijan [1].")
+    answer = assistant.ask("What did Putin offer instead of the Czech radar?")
+    assert answer.answerer == "fake" and "Azerbaijan" in answer.text
 
 
 def test_nothing_relevant_refuses_without_calling_the_model(fake_settings):
