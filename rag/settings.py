@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     relevance_threshold: float = Field(
         default=0.5, description="Below this best-sentence score no answerer is called: refuse."
     )
+    answer_floor: float = Field(
+        default=0.5,
+        description="A model's answer is refused unless a sentence it rests on scores this "
+                    "against the question, as the extractive answerer scores sentences "
+                    "(0 turns the check off).",
+    )
     refusal_threshold: float = Field(
         default=0.64,
         description="The extractive answerer refuses unless an answering sentence scores this "

@@ -22,6 +22,7 @@ from typing import Literal
 
 from ingest.text import sentence_spans
 from rag.answering.base import Draft, Quotes, refusal
+from rag.answering.condense import split_follow_up
 from rag.answering.evidence import (
     MONTH,
     MONTHS,
@@ -218,11 +219,13 @@ class CitationChecker:
     """Checks, repairs and renumbers the citations of a generated answer."""
 
     def __init__(self, scorer: EvidenceScorer, *, threshold: float = DEFAULT_THRESHOLD,
-                 drop_unsupported: bool = True, check_answers: bool = True) -> None:
+                 drop_unsupported: bool = True, check_answers: bool = True,
+                 answer_floor: float = 0.0) -> None:
         self.scorer = scorer
         self.threshold = threshold
         self.drop_unsupported = drop_unsupported
         self.check_answers = check_answers
+        self.answer_floor = answer_floor
 
     def support(self, claim: str, passage: Passage,
                 question: str = "") -> tuple[bool, float, int, int]:
@@ -297,7 +300,26 @@ class CitationChecker:
         if is_refusal(claim):  # "They don't say who won in 2019, but in 2017 ..." is a hedge
             return False
         return (claim_kind_match(expected_kind(question), claim, question)
-                and any(meets_numbers(question, passages[index]) for index, *_ in item.support))
+                and any(meets_numbers(question, passages[index]) for index, *_ in item.support)
+                and self.rests_on_an_answer(question, item, passages))
+
+    def rests_on_an_answer(self, question: str, item: CheckedSentence,
+                           passages: Sequence[Passage]) -> bool:
+        """Whether a sentence the claim rests on scores ``answer_floor`` against the question.
+
+        Support says the passage states the claim; this says the passage's sentence is about
+        what was asked. A small model asked about a settlement the articles never mention
+        writes, faithfully, about the fine they do mention: the fine's sentence is on topic
+        but scores low against the question, as the extractive answerer scores sentences.
+        """
+        if self.answer_floor <= 0:
+            return True
+        focus, context = split_follow_up(question)
+        spans = {(index, start, end) for index, start, end, _ in item.support}
+        return any(e.score >= self.answer_floor
+                   for e in self.scorer.score(focus, passages, context)
+                   if any(e.passage == index and e.start < end and start < e.end
+                          for index, start, end in spans))
 
     def check(self, text: str, question: str, passages: Sequence[Passage]) -> Draft:
         """The Draft for generated ``text``: verified sentences with renumbered citations."""

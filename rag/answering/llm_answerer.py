@@ -69,7 +69,8 @@ class LLMAnswerer:
         self.model = model
         self.settings = settings
         self.scorer = scorer or EvidenceScorer(embedder)
-        self.checker = checker or CitationChecker(self.scorer)
+        self.checker = checker or CitationChecker(self.scorer,
+                                                  answer_floor=settings.answer_floor)
         self.last_raw = ""
         self.last_variables: dict[str, Any] = {}
         parse = StrOutputParser()
