@@ -428,6 +428,34 @@ def test_a_faithful_sentence_about_something_else_is_not_an_answer(fake, real_em
     assert not draft.refused and "$7.5 million" in draft.text
 
 
+FLOWERS = ("On Sunday, Putin stepped off a helicopter with former president George Bush. "
+           "Putin handed flowers to First Lady Laura Bush and former first lady Barbara Bush.")
+GATES = ("Bush has not formally responded to the proposal or ruled it out, but US Defence "
+         "Secretary Robert Gates has said that the Azerbaijani site in Gabala cannot be a "
+         "substitute for the US system.")
+
+
+@pytest.mark.parametrize(("claim", "kept"), [
+    ("The elder Bush gave flowers to Laura Bush and Barbara Bush [1].", False),
+    ("George Bush handed flowers to Laura Bush [1].", False),
+    ("Putin gave flowers to Laura Bush and Barbara Bush [1].", True),
+    ("Laura Bush and Barbara Bush received flowers from Putin [1].", True),
+    ("Laura Bush and Barbara Bush were given flowers [1].", True),
+])
+def test_a_claim_must_not_give_the_act_to_someone_else(real_answerer, fake, claim, kept):
+    fake.enqueue(claim)
+    _, draft = run(real_answerer, "Who gave flowers to whom?", [passage(1, FLOWERS)])
+    assert draft.refused is not kept, draft.text
+
+
+def test_a_second_clause_has_its_own_actor(real_answerer, fake):
+    # The sentence opens with Bush, but Gates acts in its second clause.
+    fake.enqueue("Robert Gates said the Gabala site cannot be a substitute for the US system [1].")
+    _, draft = run(real_answerer, "Who said the Gabala site cannot substitute for the US system?",
+                   [passage(1, GATES)])
+    assert not draft.refused and "Gates" in draft.text
+
+
 def test_dates_lose_their_ordinal_suffix_as_news_style_writes_them(real_answerer, fake):
     pixel = news(1, "Google announced the Pixel 6 and Pixel 6 Pro on October 19, 2021.", 2021)
     fake.enqueue("The Pixel 6 was announced on October 19th, 2021 [1].")
@@ -704,6 +732,26 @@ def test_default_model_answers_the_seed_question_with_a_verified_citation(seeded
     assert answer.supported_sentences >= 1
     assert_well_formed(answer.text, answer.citations, seeded.retrieve(SEED_QUESTION))
     assert any("Azerbaijan" in c.quote for c in answer.citations)
+
+
+@pytest.mark.slow
+@pytest.mark.llm
+@pytest.mark.timeout(1800)  # the 1.5B model on 2 shared cores
+@pytest.mark.parametrize(("question", "history", "right"), [
+    ("Where did Bush and Putin meet?", None, ["Kennebunkport"]),
+    ("What did Putin offer instead of the Czech radar?", None, ["Azerbaijan"]),
+    ("Who gave flowers to whom?", None, ["Putin", "Laura"]),
+    ("Did Bush accept it?", [("What did Putin offer instead of the Czech radar?",
+                              "A Russian radar site in Azerbaijan [1].")], ["not formally"]),
+    ("Who said the Gabala site cannot substitute for the US system?", None, ["Gates"]),
+])
+def test_default_model_on_what_a_new_user_asks_is_right_or_refused(seeded, question, history,
+                                                                   right):
+    require_model(DEFAULT_MODEL)
+    turns = [m for q, a in history or [] for m in ({"role": "user", "content": q},
+                                                 {"role": "assistant", "content": a})]
+    answer = seeded.ask(question, turns, answerer=DEFAULT_MODEL)
+    assert answer.refused or all(word in answer.text for word in right), answer.text
 
 
 def test_passages_can_be_read_in_date_order(fake, fake_settings):

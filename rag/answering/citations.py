@@ -197,6 +197,63 @@ def _near(passage: Passage, start: int, end: int, sentences: int = SPEAKER_WINDO
     return f"{passage.headline}\n{passage.text[first:last]}"
 
 
+_WORD_TOKEN = re.compile(r"[A-Za-z][\w'’-]*")
+_ACTS = re.compile(r"(?:ed|s)$|^(?:gave|met|won|took|made|told|led|sent|put|paid|went|came|"
+                   r"threw|drove|wrote|ran|beat|chose|hit|brought|bought|sold|shot|held)$")
+
+
+_RECEIVES = re.compile(r"^\W*(?:\S+\s+){0,6}?(?:was|were|is|are|been|being|received|receives|"
+                       r"got|gets|accepted|accepts)\b", re.I)
+
+
+def _proper(word: str, text: str) -> bool:
+    """Whether ``word`` is a name in ``text``: written capitalised inside a sentence there."""
+    return bool(re.search(rf"(?<![.!?\n]\s)(?<!^)(?<=\s){re.escape(word)}\b", text))
+
+
+def _actors(sentence: str, text: str) -> tuple[set[str], set[str]]:
+    """The name the sentence opens with when a verb follows it, and every such name in it.
+
+    'Putin handed flowers ...' opens with Putin; in 'Bush has not responded, but Robert Gates
+    has said ...' both act. Only names ``text`` capitalises mid-sentence count ("Seeking to
+    ease ..., Putin" opens with no name), and a possessor ("Ripplenest's chief ...") does not.
+    """
+    words = _WORD_TOKEN.findall(sentence)
+    opening: set[str] = set()
+    every: set[str] = set()
+    name: list[str] = []
+    for i, word in enumerate(words):
+        if word[0].isupper() and _proper(word, text) and not word.endswith(("'s", "’s")):
+            name.append(word)
+            continue
+        if name and word.islower() and _ACTS.search(word):
+            terms = content_terms(" ".join(name))
+            every |= terms
+            if len(name) == i:  # the run began the sentence
+                opening = terms
+        name = []
+    return opening, every
+
+
+def _acts_for_someone_else(claim: str, passage: Passage, start: int, end: int) -> bool:
+    """Whether the claim gives the act of the sentence it rests on to another person.
+
+    "The elder Bush gave flowers to Laura Bush" rests on "Putin handed flowers to ... Laura
+    Bush": the sentence's actor (Putin) is not in the claim, and the claim's opening name
+    (Bush) is someone else the sentence names. A claim naming the actor anywhere ("Laura Bush
+    received flowers from Putin") is left alone.
+    """
+    sentence = passage.text[start:end]
+    actor, actors = _actors(sentence, passage.text)
+    if not actor or actor & content_terms(claim):
+        return False
+    if _RECEIVES.search(claim):
+        return False  # "Laura Bush received flowers", "Bush was handed ...": not the actor
+    opening = {w for w in _WORD_TOKEN.findall(claim)[:4] if w[0].isupper()}
+    claimed = content_terms(" ".join(opening)) & content_terms(sentence)
+    return bool(claimed) and not claimed & actors
+
+
 def _month(match: re.Match[str]) -> str:
     """The full name of an abbreviated month ("Nov." -> "november")."""
     short = match.group(1).lower()[:3]
@@ -246,6 +303,8 @@ class CitationChecker:
         speakers = _speakers(claim)
         if speakers and not speakers <= content_terms(_near(passage, start, end)):
             return False, score, start, end  # the words are there, said by someone else
+        if _acts_for_someone_else(claim, passage, start, end):
+            return False, score, start, end  # the act is there, done by someone else
         for name in content_terms(" ".join(_NAME.findall(claim))) - terms - asked:
             # "Russia" in the claim is fine when the passage says "Russian".
             if len(name) < 4 or not any(t.startswith(name) or name.startswith(t)
