@@ -130,3 +130,44 @@ def test_the_pages_stop_button_ends_the_models_writing(
             assert "Traceback" not in driver.find_element(By.TAG_NAME, "body").text
     finally:
         driver.quit()
+
+
+def _endless_server_assistant(seeded: Assistant) -> tuple[Assistant, Endless]:
+    model = Endless()
+    model.pause = 0.004  # 5,000 words: 20 s, if nothing stops it
+    writer = LLMAnswerer("endless", model, seeded.embedder, seeded.settings,
+                         scorer=seeded.scorer)
+    return Assistant(seeded.settings, embedder=seeded.embedder, answerer=writer), model
+
+
+def _wait_closed(model: Endless, seconds: float = 15.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not model.closed and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+@pytest.mark.timeout(120)
+def test_a_client_that_hangs_up_stops_the_models_writing(seeded: Assistant) -> None:
+    # Real HTTP on loopback: the SSE client reads the preview and closes the connection.
+    import httpx
+    assistant, model = _endless_server_assistant(seeded)
+    with LiveServer(create_app(assistant=assistant)) as server, \
+            httpx.Client(base_url=server.url, timeout=30) as client:
+        with client.stream("POST", "/ask/stream", json={"question": SEED_QUESTION}) as reply:
+            assert reply.status_code == 200
+            for line in reply.iter_lines():
+                if line.startswith("event: preview"):
+                    break
+        _wait_closed(model)
+        assert model.closed and model.written < 2500, model.written
+        # The same through the openai client's stream, closed after the first chunk.
+        from openai import OpenAI
+        before = model.written
+        model.closed = False
+        openai = OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
+        stream = openai.chat.completions.create(
+            model="default", stream=True, messages=[{"role": "user", "content": SEED_QUESTION}])
+        next(iter(stream))
+        stream.close()
+        _wait_closed(model)
+        assert model.closed and model.written - before < 2500, model.written - before

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Annotated, Any
 
@@ -26,6 +27,7 @@ from rag.api.openai_compat import model_resolver
 from rag.api.openai_compat import router as openai_router
 from rag.api.openai_responses import router as responses_router
 from rag.api.schemas import AskRequest, ErrorBody, Health, UrlIngestRequest
+from rag.api.streaming import stopping_on_disconnect
 from rag.assistant import Assistant
 from rag.errors import RagError
 from rag.records import Answer, ArticleInfo, IngestReport, Preview
@@ -123,11 +125,12 @@ def ask_routes(assistant: Assistant, answerers: Sequence[str]) -> APIRouter:
     async def ask_stream(body: AskRequest) -> EventSourceResponse:
         """Stream the answer over Server-Sent Events; the last event is the whole Answer."""
         check_answerer(body.answerer)
+        stop = threading.Event()
         stream = assistant.ask_stream(body.question, body.history, body.filters,
-                                      top_k=body.top_k, answerer=body.answerer)
+                                      top_k=body.top_k, answerer=body.answerer, stop=stop)
         # The first step validates the question, so bad input is still a plain 4xx.
         first = await run_in_threadpool(next, stream)
-        return EventSourceResponse(_events(first, stream))
+        return stopping_on_disconnect(_events(first, stream), stop)
 
     return api
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -21,11 +22,12 @@ from typing import Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from rag.api.errors import CRASHED, ApiError, openai_error, rag_status
 from rag.api.schemas import ErrorBody
+from rag.api.streaming import stopping_on_disconnect
 from rag.assistant import Assistant
 from rag.errors import RagError
 from rag.records import Answer, Citation, Filters, Preview, Strict
@@ -364,12 +366,13 @@ def router(assistant: Assistant, answerers: Sequence[str]) -> APIRouter:
         answerer = answerer_for(body.model)
         question, history = split_messages(body.messages)
         if body.stream:
+            stop = threading.Event()
             events = assistant.ask_stream(question, history, body.filters, top_k=body.top_k,
-                                          answerer=answerer)
+                                          answerer=answerer, stop=stop)
             first = await run_in_threadpool(next, events)  # bad input is still a plain 4xx
-            return EventSourceResponse(stream_chunks(
+            return stopping_on_disconnect(stream_chunks(
                 first, events, body.model, question=question, history=history,
-                with_footnotes=body.footnotes))
+                with_footnotes=body.footnotes), stop)
         answer = await run_in_threadpool(assistant.ask, question, history, body.filters,
                                          top_k=body.top_k, answerer=answerer)
         text = answer.text + (footnote_text(answer) if body.footnotes else "")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,11 +21,12 @@ from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from rag.api.errors import CRASHED, ApiError, rag_status
 from rag.api.openai_compat import chain, citation_annotations, footnote_text, usage_of
+from rag.api.streaming import stopping_on_disconnect
 from rag.assistant import Assistant
 from rag.errors import RagError
 from rag.records import Answer, Filters, Preview
@@ -179,10 +181,11 @@ def router(assistant: Assistant, answerer_for: Callable[[str], str | None]) -> A
             return text, _usage(question, history, answer, text)
 
         if body.stream:
+            stop = threading.Event()
             events = assistant.ask_stream(question, history, body.filters, top_k=body.top_k,
-                                          answerer=answerer)
+                                          answerer=answerer, stop=stop)
             first = await run_in_threadpool(next, events)  # bad input is still a plain 4xx
-            return EventSourceResponse(stream_events(first, events, shapes, finish))
+            return stopping_on_disconnect(stream_events(first, events, shapes, finish), stop)
         answer = await run_in_threadpool(assistant.ask, question, history, body.filters,
                                          top_k=body.top_k, answerer=answerer)
         text, usage = finish(answer)
