@@ -507,12 +507,17 @@ def test_a_follow_up_is_rewritten_by_the_model(answerer, fake):
     assert "Last question: What did he offer instead of the Czech radar?" in prompt
 
 
-def test_the_assistant_runs_the_chain_and_shows_the_standalone_question(fake_settings):
+def seeded_with_fake_model(settings: Settings) -> tuple[Assistant, FakeChatModel]:
+    """An assistant over the seeds whose language model is a fake one, and that model."""
     fake = FakeChatModel()
-    assistant = Assistant(fake_settings)
-    assistant.ingest([SEEDS])
-    llm = LLMAnswerer("fake", fake, assistant.embedder, fake_settings)
-    assistant = Assistant(fake_settings, embedder=assistant.embedder, answerer=llm)
+    indexed = Assistant(settings)
+    indexed.ingest([SEEDS])
+    llm = LLMAnswerer("fake", fake, indexed.embedder, settings)
+    return Assistant(settings, embedder=indexed.embedder, answerer=llm), fake
+
+
+def test_the_assistant_runs_the_chain_and_shows_the_standalone_question(fake_settings):
+    assistant, fake = seeded_with_fake_model(fake_settings)
     fake.enqueue("What did Putin offer instead of the Czech radar?",
                  "Putin offered the use of a Russian radar site in Azerbaijan [1].")
     history = [{"role": "user", "content": "Who visited Kennebunkport?"},
@@ -531,11 +536,7 @@ def test_the_assistant_runs_the_chain_and_shows_the_standalone_question(fake_set
 def test_who_said_quoted_words_is_read_from_the_article_not_written(real_settings):
     # The speaker beside the quoted words is found mechanically: the model is not asked (it
     # has no reply queued), and the answer names Peskov, quoting the line.
-    fake = FakeChatModel()
-    assistant = Assistant(real_settings)
-    assistant.ingest([SEEDS])
-    llm = LLMAnswerer("fake", fake, assistant.embedder, real_settings)
-    assistant = Assistant(real_settings, embedder=assistant.embedder, answerer=llm)
+    assistant, fake = seeded_with_fake_model(real_settings)
     events = list(assistant.ask_stream(
         "Who said the shield 'will raise more questions in terms of the real target'?"))
     answer = events[-1]

@@ -65,11 +65,18 @@ def _stop_after_preview(assistant: Assistant, answerer: str | None = None) -> An
     return answer
 
 
-def test_stop_ends_the_models_writing_at_its_next_token(seeded: Assistant) -> None:
+def _with_endless(seeded: Assistant, pause: float | None = None) -> tuple[Assistant, Endless]:
+    """The seeded assistant with an endless model writing, one word each ``pause`` seconds."""
     model = Endless()
+    if pause is not None:
+        model.pause = pause
     writer = LLMAnswerer("endless", model, seeded.embedder, seeded.settings,
                          scorer=seeded.scorer)
-    assistant = Assistant(seeded.settings, embedder=seeded.embedder, answerer=writer)
+    return Assistant(seeded.settings, embedder=seeded.embedder, answerer=writer), model
+
+
+def test_stop_ends_the_models_writing_at_its_next_token(seeded: Assistant) -> None:
+    assistant, model = _with_endless(seeded)
     answer = _stop_after_preview(assistant)
     assert answer.stopped and answer.text == STOPPED and not answer.citations
     assert not answer.refused
@@ -132,14 +139,6 @@ def test_the_pages_stop_button_ends_the_models_writing(
         driver.quit()
 
 
-def _endless_server_assistant(seeded: Assistant) -> tuple[Assistant, Endless]:
-    model = Endless()
-    model.pause = 0.004  # 5,000 words: 20 s, if nothing stops it
-    writer = LLMAnswerer("endless", model, seeded.embedder, seeded.settings,
-                         scorer=seeded.scorer)
-    return Assistant(seeded.settings, embedder=seeded.embedder, answerer=writer), model
-
-
 def _wait_closed(model: Endless, seconds: float = 15.0) -> None:
     deadline = time.monotonic() + seconds
     while not model.closed and time.monotonic() < deadline:
@@ -150,7 +149,7 @@ def _wait_closed(model: Endless, seconds: float = 15.0) -> None:
 def test_a_client_that_hangs_up_stops_the_models_writing(seeded: Assistant) -> None:
     # Real HTTP on loopback: the SSE client reads the preview and closes the connection.
     import httpx
-    assistant, model = _endless_server_assistant(seeded)
+    assistant, model = _with_endless(seeded, pause=0.004)  # 5,000 words: 20 s, unstopped
     with LiveServer(create_app(assistant=assistant)) as server, \
             httpx.Client(base_url=server.url, timeout=30) as client:
         with client.stream("POST", "/ask/stream", json={"question": SEED_QUESTION}) as reply:
