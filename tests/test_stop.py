@@ -139,10 +139,10 @@ def test_the_pages_stop_button_ends_the_models_writing(
         driver.quit()
 
 
-def _wait_closed(model: Endless, seconds: float = 15.0) -> None:
+def _wait_until(done: Any, seconds: float = 30.0) -> None:
     deadline = time.monotonic() + seconds
-    while not model.closed and time.monotonic() < deadline:
-        time.sleep(0.05)
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 @pytest.mark.timeout(120)
@@ -157,7 +157,10 @@ def test_a_client_that_hangs_up_stops_the_models_writing(seeded: Assistant) -> N
             for line in reply.iter_lines():
                 if line.startswith("event: preview"):
                     break
-        _wait_closed(model)
+            # Hang up once the model is writing: before that, there is nothing to stop.
+            _wait_until(lambda: model.written > 0)
+            assert model.written > 0, "the model never started"
+        _wait_until(lambda: model.closed)
         assert model.closed and model.written < 2500, model.written
         # The same through the openai client's stream, closed after the first chunk.
         from openai import OpenAI
@@ -167,6 +170,8 @@ def test_a_client_that_hangs_up_stops_the_models_writing(seeded: Assistant) -> N
         stream = openai.chat.completions.create(
             model="default", stream=True, messages=[{"role": "user", "content": SEED_QUESTION}])
         next(iter(stream))
+        _wait_until(lambda: model.written > before)
+        assert model.written > before, "the model never started"
         stream.close()
-        _wait_closed(model)
+        _wait_until(lambda: model.closed)
         assert model.closed and model.written - before < 2500, model.written - before
