@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answering.evidence import answer_type, counted_noun, type_match
+from rag.answering.evidence import (
+    answer_type,
+    counted_noun,
+    other_money,
+    other_tenure,
+    type_match,
+)
 from rag.records import Passage
 
 
@@ -44,6 +50,42 @@ def test_a_count_is_no_percentage_and_money_is_a_sum(question: str, sentence: st
     assert (type_match("number", sentence, question) >= 1.0) is holds
 
 
+@pytest.mark.parametrize(("question", "sentence", "other"), [
+    ("How much was Lorimer Paper fined?", "The clean-up bill will reach £9.6 million.", True),
+    ("How much was Lorimer Paper fined?", "It must pay a £2 million penalty.", False),
+    ("How much was Lorimer Paper fined?", "The agency fined Lorimer £2 million.", False),
+    ("How much revenue did the airline lose?", "Sales fell by £4.1 million.", False),
+    ("How much revenue did the airline lose?", "Repairs cost £4.1 million.", True),
+    ("How much did the council pay for the site?", "The site was sold for $65 million.", False),
+    ("Was Lorimer Paper fined?", "The clean-up bill will reach £9.6 million.", False),
+])
+def test_how_much_of_a_named_kind_of_money(question: str, sentence: str, other: bool) -> None:
+    assert other_money(question, sentence) is other
+
+
+@pytest.mark.parametrize(("question", "sentence", "other"), [
+    ("Who was named permanent chief executive?",
+     "The board named Leonie Draper as interim chief executive.", True),
+    ("Who was named permanent chief executive?",
+     "Draper became acting chief executive on Monday.", True),
+    ("Who was named permanent chief executive?",
+     "The board named Leonie Draper as chief executive on a permanent basis.", False),
+    ("Who was named permanent head coach?",
+     "She was acting on the club's behalf when it appointed Ines Jaramillo.", False),
+    ("Who was named interim chief executive?",
+     "The board named Leonie Draper as interim chief executive.", False),
+    ("Who was named interim chief executive?",
+     "The board named Leonie Draper as permanent chief executive.", True),
+    ("Who was named chief executive?",
+     "The board named Leonie Draper as interim chief executive.", False),
+])
+def test_an_interim_post_is_not_the_permanent_one(question: str, sentence: str,
+                                                  other: bool) -> None:
+    assert other_tenure(question, sentence) is other
+    if other:  # nor does the sentence then answer the question, whatever else it holds
+        assert type_match(answer_type(question), sentence, question) == 0.0
+
+
 @pytest.mark.parametrize(("question", "noun"), [
     ("How many HearthCell battery units are covered by the recall?", "units"),
     ("How many cabinet posts did the party get?", "posts"),
@@ -70,6 +112,7 @@ PASSAGE = Passage(chunk_id="c1", article_id="a1", headline="Norvander Air ground
 
 @pytest.mark.parametrize("question", [
     "How much revenue did Norvander Air lose because of the grounding?",
+    "How much was Norvander Air fined because of the grounding?",
     "Which engineering firm inspected the Norvander Air aircraft?",
     "How many pilots did Norvander Air suspend after the grounding?",
 ])

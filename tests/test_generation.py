@@ -414,8 +414,10 @@ SETTLEMENT = ("Larkfield Telecom agreed on Friday to pay $7.5 million to settle 
 def test_a_faithful_sentence_about_something_else_is_not_an_answer(fake, real_embedder,
                                                                    real_settings):
     # The claim is in the passage, a number as asked, but the passage is about a penalty, not
-    # the settlement asked about: its sentence scores under the floor against the question.
-    question = "How much did Larkfield Telecom pay to settle the class-action lawsuit?"
+    # the class action asked about: its sentence scores under the floor against the question.
+    # (Asked how much was paid "to settle", the penalty is refused at any floor: it is another
+    # kind of money, test_a_sentence_on_another_sum_or_post_is_not_an_answer.)
+    question = "How much did Larkfield Telecom pay customers in the class action?"
     claim = "The penalty could have been as high as $20 million [1]."
     about_a_penalty = [passage(1, PENALTY, "Regulator fines Larkfield Telecom")]
     for floor, refused in ((0.0, False), (real_settings.answer_floor, True)):
@@ -426,6 +428,61 @@ def test_a_faithful_sentence_about_something_else_is_not_an_answer(fake, real_em
     fake.enqueue("Larkfield Telecom paid $7.5 million to settle the class-action lawsuit [1].")
     _, draft = run(answerer, question, [passage(1, SETTLEMENT, "Larkfield settles")])
     assert not draft.refused and "$7.5 million" in draft.text
+
+
+BILL = ("The Lowland Rivers Agency said this month that it now expects the clean-up bill to "
+        "reach £9.6 million, more than double its estimate in June, after surveys found "
+        "contaminated sediment along four kilometres of the riverbed.")
+INTERIM = ("The company's board named Chief Financial Officer Leonie Draper as interim chief "
+           "executive while it searches for a permanent replacement.")
+
+
+@pytest.mark.parametrize(("question", "claim", "passages_"), [
+    # Another sum of the same story is not the fine; the interim chief is not the permanent one.
+    ("How much was Lorimer Paper fined over the spill?",
+     "The Lowland Rivers Agency expects the bill to reach £9.6 million [1].",
+     [passage(1, BILL, "Hesk clean-up bill doubles")]),
+    ("Who was named Ferrowatt's permanent chief executive?",
+     "The board named Leonie Draper as chief executive [1].",
+     [passage(1, INTERIM, "Ferrowatt chief executive resigns")]),
+    ("How much did Larkfield Telecom pay to settle the class-action lawsuit?",
+     "The penalty could have been as high as $20 million [1].",
+     [passage(1, PENALTY, "Regulator fines Larkfield Telecom")]),
+])
+def test_a_sentence_on_another_sum_or_post_is_not_an_answer(real_answerer, fake, question,
+                                                            claim, passages_):
+    fake.enqueue(claim)
+    _, draft = run(real_answerer, question, passages_)
+    assert draft.refused, draft.text
+
+
+def test_the_same_sentences_answer_what_they_say(real_answerer, fake):
+    fake.enqueue("The clean-up bill is expected to reach £9.6 million [1].")
+    _, draft = run(real_answerer, "How much is the Hesk clean-up bill expected to reach?",
+                   [passage(1, BILL, "Hesk clean-up bill doubles")])
+    assert not draft.refused and "£9.6 million" in draft.text
+    fake.enqueue("Leonie Draper was named interim chief executive [1].")
+    _, draft = run(real_answerer, "Who was named Ferrowatt's interim chief executive?",
+                   [passage(1, INTERIM, "Ferrowatt chief executive resigns")])
+    assert not draft.refused and "Leonie Draper" in draft.text
+
+
+OSCARS = ("Against all odds, love won out at the 90th Academy Awards, where best picture went "
+          "to “The Shape of Water”, a movie about a mute cleaner and a creature from the Amazon.")
+
+
+@pytest.mark.parametrize(("claim", "kept"), [
+    ('The movie that won best picture at the 90th Academy Awards was "Parasite" [1].', False),
+    ("The movie that won best picture at the 90th Academy Awards was “Parasite” [1].", False),
+    ("The best picture at the 90th Academy Awards went to (Parasite) [1].", False),
+    ('Best picture at the 90th Academy Awards went to "The Shape of Water" [1].', True),
+])
+def test_a_quoted_title_must_be_in_the_passage(real_answerer, fake, claim, kept):
+    # A title in quotation marks is a name like any other: the passage must give it.
+    fake.enqueue(claim)
+    _, draft = run(real_answerer, "Which movie won best picture at the 90th Academy Awards?",
+                   [passage(1, OSCARS, "Oscars 2018")])
+    assert draft.refused is not kept, draft.text
 
 
 FLOWERS = ("On Sunday, Putin stepped off a helicopter with former president George Bush. "

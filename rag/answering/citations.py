@@ -31,6 +31,8 @@ from rag.answering.evidence import (
     content_terms,
     expected_kind,
     meets_numbers,
+    other_money,
+    other_tenure,
     spelled_numbers,
 )
 from rag.answering.markers import MARKER, marker_numbers
@@ -61,7 +63,8 @@ _SPEAKER = re.compile(  # the surname in "Robert Gates (has) said", "according t
     r"|\b(?i:according to)\s+(?:[A-Z][\w'’.-]*\s+)*?([A-Z][\w'’-]*)\b(?!\s+[A-Z])")
 _YEAR = re.compile(r"\b(?:1[89]|20)\d\d\b")
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
-_NAME = re.compile(r"(?<=\s)[A-Z][\w'’.-]*[\w]")
+# A capitalised word after a space, or opening a quotation or parenthesis ("Parasite").
+_NAME = re.compile(r"(?<=[\s\"“‘(\[])[A-Z][\w'’.-]*[\w]")
 _REFUSAL = re.compile(
     r"\b(?:articles?|passages?|sources?|texts?|context|information)\b[^.]{0,40}?"
     r"\b(?:do(?:es)?|did)\s*n[o'’]?t\b[^.]{0,30}?\b(?:say|state|mention|contain|provide|answer|"
@@ -364,18 +367,25 @@ class CitationChecker:
 
     def rests_on_an_answer(self, question: str, item: CheckedSentence,
                            passages: Sequence[Passage]) -> bool:
-        """Whether a sentence the claim rests on scores ``answer_floor`` against the question.
+        """Whether a sentence the claim rests on is about what the question asks.
 
-        Support says the passage states the claim; this says the passage's sentence is about
+        It must score ``answer_floor`` against the question and hold what the question pins
+        down. Support says the passage states the claim; this says the passage's sentence is about
         what was asked. A small model asked about a settlement the articles never mention
         writes, faithfully, about the fine they do mention: the fine's sentence is on topic
-        but scores low against the question, as the extractive answerer scores sentences.
+        but scores low against the question, as the extractive answerer scores sentences. Nor
+        does a sentence answer "how much was it fined" with another sum (the clean-up bill),
+        or "who was named permanent chief" with the interim one.
         """
-        if self.answer_floor <= 0:
-            return True
         focus, context = split_follow_up(question)
         spans = {(index, start, end) for index, start, end, _ in item.support}
-        return any(e.score >= self.answer_floor
+        resting = [passages[index].text[start:end] for index, start, end in spans]
+        if all(other_money(focus, s) or other_tenure(focus, s) for s in resting):
+            return False
+        if self.answer_floor <= 0:
+            return True
+        return any(e.score >= self.answer_floor and not other_money(focus, e.text)
+                   and not other_tenure(focus, e.text)
                    for e in self.scorer.score(focus, passages, context)
                    if any(e.passage == index and e.start < end and start < e.end
                           for index, start, end in spans))

@@ -124,6 +124,52 @@ def _names_noun(noun: str, sentence: str) -> bool:
     return stems([noun])[0] in set(stems(words))
 
 
+# Kinds of money a "how much" question can name. An answer names the same kind, or its figure
+# is another of the story's sums: the clean-up bill does not say how much a company was fined.
+_MONEY_KINDS = tuple(frozenset(group.split()) for group in (
+    "fine fined fines penalty penalties penalised penalized",
+    "settle settled settlement settlements",
+    "compensation compensate compensated",
+    "salary salaries wage wages",
+    "revenue revenues sales turnover",
+    "profit profits earnings",
+    "ransom ransoms",
+    "bail",
+    "bonus bonuses"))
+# A post held for now, and one held for good: who was named interim chief is not who was named
+# permanent chief, and a sentence naming an interim holder does not answer for the permanent one.
+_ROLE = (r"(?:chief|head|president|director|chair\w*|manager|coach|ceo|minister|premier|mayor|"
+         r"leader|governor|commissioner|editor|secretary|principal)")
+_INTERIM = re.compile(r"\b(?:interim|caretaker|temporary|stand-in)\b|\bacting\s+(?:[a-z]+\s+)?"
+                      + _ROLE + r"\b", re.I)
+_PERMANENT = re.compile(r"\bpermanent(?:ly)?\b", re.I)
+
+
+def _words(text: str) -> set[str]:
+    return {w.strip("'’-").lower() for w in _WORD.findall(text)}
+
+
+def other_money(question: str, sentence: str) -> bool:
+    """Whether "how much" names a kind of money (fined, revenue) that the sentence does not."""
+    if not re.search(r"\bhow much\b", question, re.I):
+        return False
+    asked, said = _words(question), _words(sentence)
+    return any(kind & asked and not kind & said for kind in _MONEY_KINDS)
+
+
+def other_tenure(question: str, sentence: str) -> bool:
+    """Whether the question asks about a permanent post and the sentence an interim one.
+
+    Or the reverse: a sentence naming only the permanent holder, for a question on the interim.
+    """
+    permanent, interim = bool(_PERMANENT.search(question)), bool(_INTERIM.search(question))
+    if permanent and not interim:
+        return bool(_INTERIM.search(sentence))
+    if interim and not permanent:
+        return bool(_PERMANENT.search(sentence)) and not _INTERIM.search(sentence)
+    return False
+
+
 def type_match(kind: str, sentence: str, question: str, *, counted: bool = True) -> float:
     """1.0 when the sentence holds something of the expected kind that the question lacks.
 
@@ -131,10 +177,15 @@ def type_match(kind: str, sentence: str, question: str, *, counted: bool = True)
     sentence that does not name what is counted ("how many votes" is not answered by a
     sentence without votes in it); "how much" money is answered only by a sum of money.
     ``counted=False`` drops the counted-noun rule: a written answer ("He won 8,412 [1]") may
-    leave the noun to the sentence it cites.
+    leave the noun (and the kind of money) to the sentence it cites. A sentence about an
+    interim post does not answer a question about the permanent one, whatever it asks for.
     """
+    if other_tenure(question, sentence):
+        return 0.0
     if kind == "number":
         if _MONEY_QUESTION.search(question) and not _CURRENCY.search(sentence):
+            return 0.0
+        if counted and other_money(question, sentence):
             return 0.0
         noun = counted_noun(question) if counted else None
         if noun and not _names_noun(noun, sentence):
