@@ -110,7 +110,8 @@ class Assistant:
         with self._lock:
             if name not in self._answerers:
                 self._answerers[name] = make_answerer(name, self.settings, self.embedder,
-                                                      scorer=self.scorer)
+                                                      scorer=self.scorer,
+                                                      articles=self.store.article_text)
             return self._answerers[name]
 
     def warm_up(self) -> threading.Thread:

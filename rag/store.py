@@ -36,6 +36,12 @@ class StoredChunk:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+def _chunk_number(chunk_id: str) -> int:
+    """The position of a chunk in its article ("<article id>:<n>")."""
+    tail = chunk_id.rpartition(":")[2]
+    return int(tail) if tail.isdigit() else 0
+
+
 def _chroma_embedding_function(embedder: Embedder) -> Any:
     """Adapt an Embedder to Chroma's EmbeddingFunction so Chroma never loads its own model."""
     from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
@@ -192,6 +198,13 @@ class Store:
         got = self.chunks.get(ids=list(ids), include=["documents", "metadatas"])
         return {cid: StoredChunk(cid, doc or "", dict(meta or {})) for cid, doc, meta in
                 zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)}
+
+    def article_text(self, article_id: str) -> str:
+        """Every stored chunk of one article, joined in the article's order ("" if none)."""
+        got = self.chunks.get(where={"article_id": article_id}, include=["documents"])
+        ids, docs = got["ids"], got["documents"] or []
+        return "\n".join(doc or "" for _, doc in sorted(
+            zip(ids, docs, strict=True), key=lambda item: _chunk_number(item[0])))
 
     def documents(self, ids: Sequence[str]) -> dict[str, str]:
         """The stored text of each chunk of ``ids``, by id."""

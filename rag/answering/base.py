@@ -31,6 +31,14 @@ class Draft(BaseModel):
     total_sentences: int = 0
 
 
+class ArticleTexts(Protocol):
+    """The whole text of a stored article, by id ("" when there is none)."""
+
+    def __call__(self, article_id: str) -> str:
+        """The article's text."""
+        ...
+
+
 class Answerer(Protocol):
     """Writes an answer from passages, streaming text, and finishes with a checked Draft."""
 

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator, Sequence
 
 from rag.answering.attribution import attribution
-from rag.answering.base import Draft, Quotes, citation_for, refusal
+from rag.answering.base import ArticleTexts, Draft, Quotes, citation_for, refusal
 from rag.answering.condense import heuristic_condense, split_follow_up
 from rag.answering.evidence import NUMBER, EvidenceScorer, SentenceEvidence, counted_noun
 from rag.embeddings import Embedder
@@ -35,7 +35,8 @@ def _counts(noun: str, sentence: str) -> bool:
 
 
 def newest_figure_first(question: str, evidence: Sequence[SentenceEvidence],
-                        passages: Sequence[Passage], ratio: float) -> list[SentenceEvidence]:
+                        passages: Sequence[Passage], ratio: float,
+                        articles: ArticleTexts | None = None) -> list[SentenceEvidence]:
     """For a question about a figure, the newest report's figure leads.
 
     Later reports revise earlier figures, and restate the old ones less prominently, so a later
@@ -44,6 +45,10 @@ def newest_figure_first(question: str, evidence: Sequence[SentenceEvidence],
     question names, the newest article's comes first; among that article's sentences, one that
     counts what "how many" asks for, and one not marked as an earlier figure ("first
     estimate", "originally"), before the others. Other questions keep the order by score.
+
+    Whether an article names what the question names is read from the whole article when
+    ``articles`` can give it: a later piece says "the line" in the paragraph that holds the
+    final figure, and names the "Canal Line" only elsewhere.
     """
     ordered = list(evidence)
     if not ordered or not asks_for_figure(question):
@@ -54,8 +59,16 @@ def newest_figure_first(question: str, evidence: Sequence[SentenceEvidence],
     for passage in passages:
         text_of[passage.article_id] = (text_of.get(passage.article_id, "") + " "
                                        + passage.headline + " " + passage.text).lower()
+    def names_all(article_id: str) -> bool:
+        if all(n in text_of[article_id] for n in names):
+            return True
+        if articles is None:
+            return False
+        text_of[article_id] += " " + articles(article_id).lower()
+        return all(n in text_of[article_id] for n in names)
+
     close = [e for e in ordered if e.score >= bar and NUMBER.search(e.text)
-             and all(n in text_of[passages[e.passage].article_id] for n in names)]
+             and names_all(passages[e.passage].article_id)]
     if not close:
         return ordered
     counted = counted_noun(question)
@@ -96,8 +109,10 @@ class ExtractiveAnswerer:
     name = "extractive"
 
     def __init__(self, embedder: Embedder, settings: Settings, *, max_sentences: int = 2,
-                 second_ratio: float = 0.9, scorer: EvidenceScorer | None = None) -> None:
+                 second_ratio: float = 0.9, scorer: EvidenceScorer | None = None,
+                 articles: ArticleTexts | None = None) -> None:
         self.scorer = scorer or EvidenceScorer(embedder)
+        self.articles = articles
         self.settings = settings
         self.max_sentences = max_sentences
         self.second_ratio = second_ratio
@@ -141,7 +156,8 @@ class ExtractiveAnswerer:
             yield draft.text
             yield draft
             return
-        chosen = self.choose(newest_figure_first(focus, evidence, passages, self.second_ratio))
+        chosen = self.choose(newest_figure_first(focus, evidence, passages, self.second_ratio,
+                                                 self.articles))
         # Keep the article's order when two sentences come from the same passage.
         chosen.sort(key=lambda e: (e.passage, e.start))
         quotes = Quotes(passages)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rag.answering.base import Answerer
+from rag.answering.base import Answerer, ArticleTexts
 from rag.embeddings import Embedder
 from rag.settings import Settings
 
@@ -13,10 +13,12 @@ if TYPE_CHECKING:
 
 
 def make_answerer(name: str, settings: Settings, embedder: Embedder, *,
-                  scorer: EvidenceScorer | None = None) -> Answerer:
+                  scorer: EvidenceScorer | None = None,
+                  articles: ArticleTexts | None = None) -> Answerer:
     """The answerer called ``name``: 'auto', 'extractive', a packaged local model, or 'openai'.
 
-    ``scorer`` is shared with the caller's refusal gate, so one answer scores its passages once.
+    ``scorer`` is shared with the caller's refusal gate, so one answer scores its passages once;
+    ``articles`` gives the extractive answerer whole articles, to tell which a figure is about.
     """
     if name == "auto":
         from rag.llm.local_models import default_answerer
@@ -25,7 +27,7 @@ def make_answerer(name: str, settings: Settings, embedder: Embedder, *,
     if name == "extractive":
         from rag.answering.extractive import ExtractiveAnswerer
 
-        return ExtractiveAnswerer(embedder, settings, scorer=scorer)
+        return ExtractiveAnswerer(embedder, settings, scorer=scorer, articles=articles)
     from rag.answering.llm_answerer import LLMAnswerer
     from rag.llm.factory import make_chat_model
 
