@@ -1,6 +1,8 @@
 """The Slack bot: answers mentions and direct messages in their thread, with sources listed below.
 
-The thread is the conversation: earlier messages of the thread (``conversations.replies``)
+When a language model answers, the articles' own sentences are posted first, within about a
+second, and that message is edited into the model's checked answer when it is ready. The thread is
+the conversation: earlier messages of the thread (``conversations.replies``)
 become the history, so follow-ups keep their context. HTTP mode serves the Events API (bolt
 verifies Slack's request signatures); Socket Mode connects out with an app-level token.
 """
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from rag.assistant import Assistant
 from rag.errors import RagError
-from rag.records import Answer, Citation, Turn
+from rag.records import Answer, Citation, Preview, Turn
 from rag.settings import Settings
 
 if TYPE_CHECKING:
@@ -35,6 +37,7 @@ _SECTION_CHARS = 2900  # Slack allows 3000 characters in a section's text
 _MAX_EVENT_BYTES = 1_000_000
 EMPTY_QUESTION = "Ask me a question about the news articles, and I'll answer with sources."
 FAILED = "Sorry, something went wrong while answering; the error was logged."
+WRITING = "_From the articles, while the full answer is written…_"
 
 
 class EventDeduper:
@@ -116,6 +119,22 @@ def answer_message(answer: Answer) -> dict[str, Any]:
     return {"text": answer.text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
 
 
+def preview_message(preview: Preview) -> dict[str, Any]:
+    """``chat.postMessage`` arguments for the articles' sentences shown while the model writes."""
+    sources = "\n".join(_source_line(c) for c in preview.citations)[:2900]
+    blocks = [{"type": "context", "elements": [{"type": "mrkdwn", "text": WRITING}]},
+              *_sections(preview.text)]
+    if sources:
+        blocks.append({"type": "context",
+                       "elements": [{"type": "mrkdwn", "text": "*Sources*\n" + sources}]})
+    return {"text": preview.text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
+
+
+def _edit(message: dict[str, Any]) -> dict[str, Any]:
+    """``chat.update`` arguments from ``chat.postMessage`` ones: the blocks always replaced."""
+    return {"text": message["text"], "blocks": message.get("blocks", [])}
+
+
 def thread_history(client: WebClient, channel: str, thread_ts: str, before_ts: str,
                    bot_user_id: str | None, bot_id: str | None) -> list[Turn]:
     """The thread's messages before ``before_ts`` as turns: the bot's are the assistant's."""
@@ -142,16 +161,27 @@ def _answerer(assistant: Assistant) -> Callable[..., None]:
         if not question:
             client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=EMPTY_QUESTION)
             return
+        first: str | None = None  # the ts of the preview, edited into the answer
+        message: dict[str, Any] = {"text": FAILED}
         try:
             history = thread_history(client, channel, thread_ts, ts, context.bot_user_id,
                                      context.bot_id) if event.get("thread_ts") else []
-            message = answer_message(assistant.ask(question, history))
+            for item in assistant.ask_stream(question, history):
+                if isinstance(item, Preview) and item.text and first is None:
+                    posted = client.chat_postMessage(channel=channel, thread_ts=thread_ts,
+                                                     **preview_message(item))
+                    first = str(posted["ts"])
+                elif isinstance(item, Answer):
+                    message = answer_message(item)
         except RagError as exc:
             message = {"text": str(exc)}
         except Exception:
             log.exception("answering a Slack message failed")
             message = {"text": FAILED}
-        client.chat_postMessage(channel=channel, thread_ts=thread_ts, **message)
+        if first is None:
+            client.chat_postMessage(channel=channel, thread_ts=thread_ts, **message)
+        else:
+            client.chat_update(channel=channel, ts=first, **_edit(message))
 
     return answer_event
 

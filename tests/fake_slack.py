@@ -21,11 +21,13 @@ TEAM_ID = "T0000001"
 
 
 class FakeSlack:
-    """Slack's Web API, in memory: ``posts`` records chat.postMessage calls, in order."""
+    """Slack's Web API, in memory: ``posts`` records chat.postMessage calls, in order, and
+    ``updates`` the chat.update calls that edited them."""
 
     def __init__(self, token: str = BOT_TOKEN) -> None:
         self.token = token
         self.posts: list[dict[str, Any]] = []
+        self.updates: list[dict[str, Any]] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.threads: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._ts = time.time()
@@ -77,6 +79,17 @@ class FakeSlack:
                 self._lock.wait(left)
             return list(self.posts)
 
+    def wait_for_updates(self, count: int, timeout: float = 60.0) -> list[dict[str, Any]]:
+        """Block until ``count`` messages were edited (or the timeout); return all edits."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while len(self.updates) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._lock.wait(left)
+            return list(self.updates)
+
     def methods(self) -> list[str]:
         """The Web API methods called so far, in order."""
         with self._lock:
@@ -90,6 +103,7 @@ class FakeSlack:
             return {"ok": False, "error": "invalid_auth"}
         handler: Callable[[dict[str, Any]], dict[str, Any]] | None = {
             "auth.test": self._auth_test, "chat.postMessage": self._post_message,
+            "chat.update": self._update,
             "conversations.replies": self._replies,
         }.get(method)
         if handler is None:
@@ -115,6 +129,25 @@ class FakeSlack:
             self.threads.setdefault((params["channel"], message["thread_ts"]), []).append(message)
             self._lock.notify_all()
         return {"ok": True, "channel": params["channel"], "ts": ts, "message": message}
+
+    def _update(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Edit one of the bot's messages in place, as Slack does (it keeps its ts)."""
+        if not (params.get("text") or params.get("blocks")):
+            return {"ok": False, "error": "no_text"}
+        blocks = params.get("blocks")
+        if isinstance(blocks, str):
+            blocks = json.loads(blocks)
+        with self._lock:
+            found = [m for (channel, _), messages in self.threads.items()
+                     if channel == params.get("channel")
+                     for m in messages if m["ts"] == params.get("ts") and "bot_id" in m]
+            if not found:
+                return {"ok": False, "error": "message_not_found"}
+            found[0].update(text=params.get("text", ""), blocks=blocks or [])
+            self.updates.append({**params, "blocks": blocks})
+            self._lock.notify_all()
+        return {"ok": True, "channel": params["channel"], "ts": params["ts"],
+                "text": params.get("text", "")}
 
     def _replies(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._lock:

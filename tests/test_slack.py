@@ -300,3 +300,34 @@ def test_deduper_forgets_old_ids() -> None:
     assert seen.first_time("a") and not seen.first_time("a")
     assert seen.first_time("b") and seen.first_time("c")
     assert seen.first_time("a")  # pushed out by size
+
+
+def test_a_models_answer_edits_the_articles_sentences_posted_first(
+        slack: FakeSlack, assistant: Assistant, settings: Settings) -> None:
+    # The preview is posted at once; the fake model's checked answer then replaces it in place.
+    from rag.answering.llm_answerer import LLMAnswerer
+    from rag.llm.chat_model import FakeChatModel
+    from rag.slack_bot import WRITING
+
+    model = FakeChatModel()
+    writer = LLMAnswerer("fake", model, assistant.embedder, assistant.settings)
+    with_model = Assistant(assistant.settings, embedder=assistant.embedder, answerer=writer)
+    model.enqueue("Putin offered the use of a Russian radar site in Azerbaijan [1].")
+    with LiveServer(create_asgi_app(settings, with_model)) as live:
+        posts, edits = len(slack.posts), len(slack.updates)
+        event = mention(slack, "C0000009", SEED_QUESTION)
+        assert deliver(live, envelope(event)).status_code == 200
+        first = answered(slack, posts)
+        assert WRITING in json.dumps(first["blocks"], ensure_ascii=False)
+        assert "Azerbaijan" in first["text"]
+        assert first["thread_ts"] == event["ts"]
+        done = slack.wait_for_updates(edits + 1, timeout=90)
+    assert len(done) == edits + 1, "the preview was never replaced"
+    edit = done[-1]
+    assert edit["ts"] == first["ts"] and edit["channel"] == "C0000009"
+    assert edit["text"] == "Putin offered the use of a Russian radar site in Azerbaijan. [1]"
+    assert WRITING not in json.dumps(edit["blocks"], ensure_ascii=False)
+    assert _context_text(edit).startswith("*Sources*")
+    assert len(slack.posts) == posts + 1  # one message in the thread, edited, not two
+    thread = slack.threads[("C0000009", event["ts"])]
+    assert [m["text"] for m in thread if "bot_id" in m] == [edit["text"]]
