@@ -15,7 +15,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
@@ -106,6 +106,14 @@ def _sections(text: str) -> list[dict[str, Any]]:
     return [{"type": "section", "text": {"type": "mrkdwn", "text": p}} for p in pieces[:40]]
 
 
+def _sources_block(citations: Sequence[Citation]) -> list[dict[str, Any]]:
+    """The compact "Sources" list under a message (none when nothing is cited)."""
+    if not citations:
+        return []
+    sources = "\n".join(_source_line(c) for c in citations)[:2900]
+    return [{"type": "context", "elements": [{"type": "mrkdwn", "text": "*Sources*\n" + sources}]}]
+
+
 def answer_message(answer: Answer) -> dict[str, Any]:
     """``chat.postMessage`` arguments: the answer, then its sources as a compact list.
 
@@ -113,20 +121,14 @@ def answer_message(answer: Answer) -> dict[str, Any]:
     """
     if answer.refused or not answer.citations:
         return {"text": answer.text}
-    sources = "\n".join(_source_line(c) for c in answer.citations)[:2900]
-    blocks = _sections(answer.text) + [
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": "*Sources*\n" + sources}]}]
+    blocks = _sections(answer.text) + _sources_block(answer.citations)
     return {"text": answer.text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
 
 
 def preview_message(preview: Preview) -> dict[str, Any]:
     """``chat.postMessage`` arguments for the articles' sentences shown while the model writes."""
-    sources = "\n".join(_source_line(c) for c in preview.citations)[:2900]
     blocks = [{"type": "context", "elements": [{"type": "mrkdwn", "text": WRITING}]},
-              *_sections(preview.text)]
-    if sources:
-        blocks.append({"type": "context",
-                       "elements": [{"type": "mrkdwn", "text": "*Sources*\n" + sources}]})
+              *_sections(preview.text), *_sources_block(preview.citations)]
     return {"text": preview.text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
 
 

@@ -70,25 +70,22 @@ class FakeSlack:
 
     def wait_for_posts(self, count: int, timeout: float = 60.0) -> list[dict[str, Any]]:
         """Block until ``count`` messages were posted (or the timeout); return all posts."""
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            while len(self.posts) < count:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self._lock.wait(left)
-            return list(self.posts)
+        return self._wait_for(self.posts, count, timeout)
 
     def wait_for_updates(self, count: int, timeout: float = 60.0) -> list[dict[str, Any]]:
         """Block until ``count`` messages were edited (or the timeout); return all edits."""
+        return self._wait_for(self.updates, count, timeout)
+
+    def _wait_for(self, records: list[dict[str, Any]], count: int,
+                  timeout: float) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         with self._lock:
-            while len(self.updates) < count:
+            while len(records) < count:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 self._lock.wait(left)
-            return list(self.updates)
+            return list(records)
 
     def methods(self) -> list[str]:
         """The Web API methods called so far, in order."""

@@ -275,6 +275,11 @@ def _numbers(text: str) -> set[str]:
     return out
 
 
+def _other_sum_or_post(question: str, sentence: str) -> bool:
+    """Whether ``sentence`` holds another kind of money or another post than ``question`` asks."""
+    return other_money(question, sentence) or other_tenure(question, sentence)
+
+
 class CitationChecker:
     """Checks, repairs and renumbers the citations of a generated answer."""
 
@@ -380,12 +385,11 @@ class CitationChecker:
         focus, context = split_follow_up(question)
         spans = {(index, start, end) for index, start, end, _ in item.support}
         resting = [passages[index].text[start:end] for index, start, end in spans]
-        if all(other_money(focus, s) or other_tenure(focus, s) for s in resting):
+        if all(_other_sum_or_post(focus, s) for s in resting):
             return False
         if self.answer_floor <= 0:
             return True
-        return any(e.score >= self.answer_floor and not other_money(focus, e.text)
-                   and not other_tenure(focus, e.text)
+        return any(e.score >= self.answer_floor and not _other_sum_or_post(focus, e.text)
                    for e in self.scorer.score(focus, passages, context)
                    if any(e.passage == index and e.start < end and start < e.end
                           for index, start, end in spans))
