@@ -2,8 +2,8 @@
 
 from rag.assistant import Assistant
 from rag.errors import RagError
-from rag.records import Answer, Citation, Filters, IngestReport, Passage, Preview, Turn
+from rag.records import Answer, Citation, Filters, IngestReport, Passage, Preview, Stage, Turn
 from rag.settings import Settings
 
 __all__ = ["Answer", "Assistant", "Citation", "Filters", "IngestReport", "Passage", "Preview",
-           "RagError", "Settings", "Turn"]
+           "RagError", "Settings", "Stage", "Turn"]

@@ -7,7 +7,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,7 @@ from rag.records import (
     IngestReport,
     Passage,
     Preview,
+    Stage,
     Turn,
 )
 from rag.retrieval.hybrid import HybridRetriever
@@ -170,6 +171,19 @@ class Assistant:
         Setting ``stop`` ends the model's generation at its next token: the Answer then says
         it was stopped (``stopped``), and the model is free for the next question at once.
         """
+        for event in self.ask_with_stages(question, history, filters, top_k=top_k,
+                                          answerer=answerer, stop=stop):
+            if not isinstance(event, Stage):
+                yield event
+
+    def ask_with_stages(self, question: str, history: HistoryLike = None,
+                        filters: FiltersLike = None, *, top_k: int | None = None,
+                        answerer: str | None = None, stop: threading.Event | None = None
+                        ) -> Iterator[str | Stage | Preview | Answer]:
+        """``ask_stream``, with a ``Stage`` as each stage begins (searching, reading, writing).
+
+        The question is checked before the first event, so bad input fails at the first step.
+        """
         started = time.perf_counter()
         question = _question(question)
         turns = _history(history)
@@ -179,6 +193,7 @@ class Assistant:
             raise InvalidInput("top_k must be between 1 and 20.")
         writer = self.answerer(answerer)
         timings: dict[str, float] = {}
+        yield Stage(name="searching")
 
         mark = time.perf_counter()
         standalone = writer.condense(question, turns) if turns else question
@@ -202,6 +217,7 @@ class Assistant:
         else:
             if writer.name != "extractive":
                 timings["preview_ms"] = (time.perf_counter() - started) * 1000
+                yield Stage(name="reading", passages=len(passages))
                 preview = self._preview(standalone, passages)
                 yield preview
                 focus = split_follow_up(standalone)[0]
@@ -218,7 +234,10 @@ class Assistant:
             # The model's own words are never shown: only the checked answer, which may drop or
             # reword what it wrote, so what a client joins from the deltas is the answer itself.
             if draft is None:
-                draft = _written(writer.stream(standalone, passages, stop=stop), stop)
+                writing = None if writer.name == "extractive" else \
+                    Stage(name="writing", passages=len(passages))
+                draft = yield from _written(writer.stream(standalone, passages, stop=stop), stop,
+                                            writing)
                 stopped = draft is None
                 draft = draft or Draft(text=STOPPED)
             if draft is not None:
@@ -453,9 +472,11 @@ _PIECE = re.compile(r".+?(?:[.!?…][”’\"')]*(?:\s*\[\d+\])*(?:\s+|$)|$)", r
 STOPPED = "Stopped before the answer was finished."
 
 
-def _written(stream: Iterator[str | Draft], stop: threading.Event | None) -> Draft | None:
+def _written(stream: Iterator[str | Draft], stop: threading.Event | None,
+             writing: Stage | None) -> Generator[Stage, None, Draft | None]:
     """The Draft that ends ``stream``, or None when ``stop`` was set first.
 
+    Its raw text is not shown; its first piece starts the ``writing`` stage, if one is given.
     The stream is closed either way, which ends a local model's generation where it is and
     frees the model for the next question.
     """
@@ -465,6 +486,9 @@ def _written(stream: Iterator[str | Draft], stop: threading.Event | None) -> Dra
                 return None
             if isinstance(event, Draft):
                 return event
+            if event and writing is not None:
+                yield writing
+                writing = None
         raise AssertionError("an answerer must finish with a Draft")
     except Stopped:
         return None

@@ -89,6 +89,19 @@ class Citation(BaseModel):
         return f"also published by {listed}"
 
 
+class Stage(BaseModel):
+    """Where an answer is, for a page that shows it: searching, reading passages, writing.
+
+    ``Assistant.ask_with_stages`` yields one when a stage begins: "searching" (the question
+    rewritten if it follows up, then retrieval), "reading" (a language model reads
+    ``passages`` passages before its first word), "writing" (its first word came; the answer is
+    checked when it is done). An extractive answer has only "searching": it takes milliseconds.
+    """
+
+    name: Literal["searching", "reading", "writing"]
+    passages: int = 0
+
+
 class Preview(BaseModel):
     """Sent before a language model's answer: the sentences the articles answer with, quoted.
 

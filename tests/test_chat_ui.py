@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -71,7 +72,7 @@ def test_seed_question_streams_an_answer_with_its_highlighted_source(first_turn)
     seen, textbox, chat, state, sources = first_turn
     # First the question shows with a placeholder, then text, then the finished answer.
     placeholder = seen[0][1][-1]
-    assert placeholder["role"] == "assistant" and "Finding the answer" in placeholder["content"]
+    assert placeholder["role"] == "assistant" and "Searching the articles" in placeholder["content"]
     assert len(seen) >= 3
     assert textbox == ""
     assert [m["role"] for m in chat] == ["user", "assistant"]
@@ -184,11 +185,17 @@ def test_the_page_shows_the_checked_answer_sentence_by_sentence(assistant: Assis
                        answerer=PiecewiseAnswerer())
     seen, _, chat, state, sources = run(ask(writer, SEED_QUESTION, [], "piecewise"))
     shown = [update[1][-1]["content"] for update in seen]
-    assert shown[0].startswith("_Finding the answer")
-    # Then the extractive preview, while the model writes; then the model's checked answer.
-    assert shown[1].startswith("_From the articles, while the model writes its answer:_")
-    assert "Azerbaijan" in shown[1]
-    shown = shown[1:]
+    # The stages, the extractive preview under them while the model writes, then the model's
+    # checked answer.
+    assert shown[0] == "_Searching the articles…_"
+    k = int(re.fullmatch(r"_Reading (\d+) passages…_", shown[1]).group(1))
+    assert 1 <= k <= assistant.settings.top_k
+    assert shown[2].startswith(f"_Reading {k} passages…_\n\n_From the articles, while the model "
+                               "writes its answer:_")
+    assert "Azerbaijan" in shown[2]
+    assert shown[3].startswith(f"_Writing the answer from {k} passages; each sentence is checked")
+    assert "Azerbaijan" in shown[3]
+    shown = shown[3:]
     assert shown[1] == "Putin offered a radar site in Azerbaijan &lt;b&gt;now&lt;/b&gt;\\. \\[1\\] "
     assert shown[2].endswith("It was in Azerbaijan\\. \\[1\\]")
     assert not any("unchecked" in text or text == "Putin offered " for text in shown)

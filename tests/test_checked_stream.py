@@ -23,7 +23,7 @@ from rag.api.app import create_app
 from rag.assistant import Assistant
 from rag.chat.handlers import ask as page_ask
 from rag.llm.chat_model import FakeChatModel
-from rag.records import Answer, Preview
+from rag.records import Answer, Preview, Stage
 from tests.conftest import SEED_QUESTION, require_model, seeded_assistant
 from tests.live_server import LiveServer
 
@@ -125,7 +125,7 @@ def test_page_never_shows_text_the_answer_does_not_hold(assistant: Assistant) ->
     _checked(answer)
     shown = [chat[-1]["content"] for _, chat, _, _ in updates[:-1]]
     assert all("Oslo" not in text for text in shown)
-    assert any(text.startswith("_From the articles, while the model writes") and
+    assert any("_From the articles, while the model writes" in text and
                "Azerbaijan" in text for text in shown)
 
 
@@ -138,6 +138,24 @@ def test_a_real_model_streams_only_its_checked_answer(seeded: Assistant) -> None
     assert answer.text  # an answer or a refusal, never nothing
 
 
+def test_a_real_model_answer_goes_through_its_stages_in_order(seeded: Assistant) -> None:
+    require_model("smollm2-135m")
+    events = list(seeded.ask_with_stages(SEED_QUESTION, answerer="smollm2-135m"))
+    stages = [(e.name, e.passages) for e in events if isinstance(e, Stage)]
+    read = stages[1][1]  # the passages retrieved, at most top_k
+    assert 1 <= read <= seeded.settings.top_k
+    assert stages == [("searching", 0), ("reading", read), ("writing", read)]
+    kinds = [type(e).__name__ for e in events]
+    # Reading before the preview, writing after it, the checked text after that.
+    assert kinds.index("Preview") == kinds.index("Stage") + 2
+    assert kinds[kinds.index("Preview") + 1] == "Stage" and kinds[-1] == "Answer"
+    assert not any(isinstance(e, Stage) for e in seeded.ask_stream(SEED_QUESTION,
+                                                                   answerer="extractive"))
+    quick = [e for e in seeded.ask_with_stages(SEED_QUESTION, answerer="extractive")
+             if isinstance(e, Stage)]
+    assert [e.name for e in quick] == ["searching"]
+
+
 def test_a_preview_without_an_answering_sentence_names_what_is_read(
         assistant: Assistant) -> None:
     from rag.chat.render import preview_markdown
@@ -145,7 +163,7 @@ def test_a_preview_without_an_answering_sentence_names_what_is_read(
     passages = assistant.retrieve(SEED_QUESTION)
     cited = Preview(text="", citations=[citation_for(1, passages[0], 0, 20, 0.5)])
     shown = preview_markdown(cited)
-    assert shown.startswith("_Reading 1 passage; the model is writing…_")
+    assert shown.startswith("Passages: ")
     assert "Bush, Putin meet" in shown
     answered = preview_markdown(Preview(text="Putin offered a site [1].", citations=[]))
     assert answered.startswith("_From the articles") and "Putin offered" in answered

@@ -23,12 +23,12 @@ from rag.chat.render import (
     articles_html,
     chat_messages,
     escape_markdown,
-    preview_markdown,
+    progress_markdown,
     report_markdown,
     sources_html,
 )
 from rag.errors import RagError
-from rag.records import Answer, Preview
+from rag.records import Answer, Preview, Stage
 from rag.retrieval.relative_time import day_in_words
 
 log = logging.getLogger(__name__)
@@ -74,22 +74,30 @@ def ask(assistant: Assistant, message: str | None, conversation: Sequence[Exchan
         yield "", chat_messages(done), done, sources_html(done)
         return
     exchange = Exchange(question=question)
-    text = preview = ""
+    text = ""
+    stage = Stage(name="searching")
+    found: Preview | None = None
+    preview = progress_markdown(stage, found)
     yield "", chat_messages(done, (question, text)), done, sources_html(done)
     try:
-        events = assistant.ask_stream(question, history(done), filters_from(sources, since, until),
-                                      top_k=int(top_k) if top_k else None,
-                                      answerer=answerer or None, stop=stop)
+        events = assistant.ask_with_stages(
+            question, history(done), filters_from(sources, since, until),
+            top_k=int(top_k) if top_k else None, answerer=answerer or None, stop=stop)
         for event in events:
             if isinstance(event, Answer):
                 exchange.answer = event
-            elif isinstance(event, Preview):
-                preview = preview_markdown(event)
-                yield "", chat_messages(done, (question, text), preview), done, sources_html(done)
+            elif isinstance(event, (Stage, Preview)):
+                if isinstance(event, Stage):
+                    stage = event
+                else:
+                    found = event
+                shown, preview = preview, progress_markdown(stage, found)
+                if preview != shown:
+                    yield "", chat_messages(done, (question, text), preview), done, \
+                        sources_html(done)
             elif event:
                 text += event
-                yield "", chat_messages(done, (question, text), preview), done, \
-                    sources_html(done)
+                yield "", chat_messages(done, (question, text)), done, sources_html(done)
     except RagError as exc:
         exchange.error = str(exc)
     except Exception:

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from ingest.uploads import shown_name
 from rag.answering.markers import MARKER, marker_numbers
 from rag.chat.conversation import Exchange
-from rag.records import Answer, ArticleInfo, Citation, IngestReport, Preview
+from rag.records import Answer, ArticleInfo, Citation, IngestReport, Preview, Stage
 
 GENERIC_ERROR = "Something went wrong while answering; please try again."
 Message = dict[str, str]
@@ -61,23 +61,38 @@ def reply_markdown(exchange: Exchange, turn: int) -> str:
     return f"⚠️ {escape_markdown(exchange.error or GENERIC_ERROR)}"
 
 
+def stage_markdown(stage: Stage) -> str:
+    """The line that says what the assistant is doing while the answer is not yet there."""
+    if stage.name == "searching":
+        return "_Searching the articles…_"
+    count = f"{stage.passages} passage{'' if stage.passages == 1 else 's'}"
+    if stage.name == "reading":
+        return f"_Reading {count}…_"
+    return f"_Writing the answer from {count}; each sentence is checked before it is shown…_"
+
+
 def preview_markdown(preview: Preview) -> str:
-    """A preview as the page shows it until the answer comes."""
+    """A preview as the page shows it, under the stage line, until the answer comes."""
     if preview.text:
         return ("_From the articles, while the model writes its answer:_\n\n"
                 + escape_markdown(preview.text))
-    read = "; ".join(escape_markdown(c.headline or "Untitled") +
-                     (f" ({c.published.isoformat()})" if c.published else "")
-                     for c in preview.citations)
-    count = len(preview.citations)
-    return f"_Reading {count} passage{'' if count == 1 else 's'}; the model is writing…_ {read}"
+    return "Passages: " + "; ".join(
+        escape_markdown(c.headline or "Untitled") +
+        (f" ({c.published.isoformat()})" if c.published else "") for c in preview.citations)
+
+
+def progress_markdown(stage: Stage, preview: Preview | None) -> str:
+    """The stage line, then the preview once there is one."""
+    if preview is None:
+        return stage_markdown(stage)
+    return f"{stage_markdown(stage)}\n\n{preview_markdown(preview)}"
 
 
 def chat_messages(conversation: Sequence[Exchange], pending: tuple[str, str] | None = None,
                   preview: str = "") -> list[Message]:
     """The Chatbot value: every exchange, then the one being answered (question, text so far).
 
-    Until the answer's text comes, a ``preview`` (``preview_markdown``) stands in for it.
+    Until the answer's text comes, ``preview`` (``progress_markdown``) stands in for it.
     """
     messages: list[Message] = []
     for turn, exchange in enumerate(conversation, start=1):
@@ -86,8 +101,7 @@ def chat_messages(conversation: Sequence[Exchange], pending: tuple[str, str] | N
     if pending is not None:
         question, text = pending
         messages.append({"role": "user", "content": escape_markdown(question)})
-        waiting = "_Finding the answer and checking it against the articles…_"
-        waiting = preview or waiting
+        waiting = preview or stage_markdown(Stage(name="searching"))
         messages.append({"role": "assistant",
                          "content": escape_markdown(text) if text else waiting})
     return messages
