@@ -7,9 +7,11 @@ import pytest
 from rag.answering.evidence import (
     answer_type,
     counted_noun,
+    other_edition,
     other_money,
     other_tenure,
     type_match,
+    unranked,
 )
 from rag.records import Passage
 
@@ -86,6 +88,39 @@ def test_an_interim_post_is_not_the_permanent_one(question: str, sentence: str,
         assert type_match(answer_type(question), sentence, question) == 0.0
 
 
+@pytest.mark.parametrize(("question", "sentence", "other"), [
+    ("When was Marvel's Spider-Man released?",
+     "Sony has announced that Marvel's Spider-Man 2 will launch globally on 20th October.", True),
+    ("When was Marvel's Spider-Man released?", "Marvel's Spider-Man was released in 2018.", False),
+    ("When was Xenoblade Chronicles 2 released?",
+     "Xenoblade Chronicles 2 was released on December 1, 2017.", False),
+    ("When did the Canal Line open?", "Phase two of the Canal Line 3 opened in May.", True),
+    ("When did World War II end?", "World War II ended in 1945.", False),
+    ("When did phase II of the works end?", "Phase II ended in June.", False),
+    ("Who won the Tour de France?", "Egan Bernal won the Tour de France in 2019.", False),
+    ("Who won the Tour de France?", "Bernal won the Tour de France 2019.", False),  # a year
+    ("Who is the CEO of Apple in 2021?", "Tim Cook became CEO of Apple 10 years ago.", False),
+    ("Who is the CEO of Apple?", "Tim Cook has led Apple 10 years.", False),  # counts years
+])
+def test_a_numbered_title_is_another_edition(question: str, sentence: str, other: bool) -> None:
+    assert other_edition(question, sentence) is other
+
+
+@pytest.mark.parametrize(("question", "sentence", "ranks"), [
+    ("Which country won the most medals at the 2018 Winter Olympics?",
+     "The United States dominated the snowboard events with gold medals in the halfpipe.", False),
+    ("Which country won the most medals at the 2018 Winter Olympics?",
+     "Norway topped the medal table with 39 medals.", True),
+    ("Which country won the most medals at the 2018 Winter Olympics?",
+     "Norway won 39 medals, the most of any country.", True),
+    ("Which is the largest shareholder?", "Halvorsen is the largest shareholder.", True),
+    ("Which is the largest shareholder?", "Halvorsen holds 12 percent of the shares.", False),
+])
+def test_the_most_needs_a_sentence_that_ranks(question: str, sentence: str, ranks: bool) -> None:
+    assert unranked(question, sentence) is not ranks
+    assert not unranked("Which country won medals?", sentence)  # no ranking asked for
+
+
 @pytest.mark.parametrize(("question", "noun"), [
     ("How many HearthCell battery units are covered by the recall?", "units"),
     ("How many cabinet posts did the party get?", "posts"),
@@ -133,6 +168,25 @@ def test_the_same_article_still_answers_what_it_says(real_settings) -> None:
     answerer = ExtractiveAnswerer(make_embedder(real_settings), real_settings)
     *_, draft = answerer.stream("When did Norvander Air flights resume?", [PASSAGE])
     assert not draft.refused and "April 6" in draft.text
+
+
+SEQUEL_TEXT = ("Sony has announced that Marvel's Spider-Man 2 will launch globally for PS5 on "
+               "20th October, 2023. The sequel follows Peter Parker and Miles Morales through "
+               "New York.")
+SEQUEL = Passage(chunk_id="c2", article_id="a2", headline="Spider-Man 2 release date",
+                 source="https://news.example/spider-man", text=SEQUEL_TEXT, start=0,
+                 end=len(SEQUEL_TEXT))
+
+
+def test_a_sequels_date_is_not_the_original_games(real_settings) -> None:
+    from rag.answering.extractive import ExtractiveAnswerer
+    from rag.embeddings import make_embedder
+
+    answerer = ExtractiveAnswerer(make_embedder(real_settings), real_settings)
+    *_, draft = answerer.stream("When was Marvel's Spider-Man released?", [SEQUEL])
+    assert draft.refused, draft.text
+    *_, draft = answerer.stream("When does Marvel's Spider-Man 2 launch?", [SEQUEL])
+    assert not draft.refused and "20th October" in draft.text
 
 
 def test_a_written_count_may_leave_the_noun_to_its_cited_sentence() -> None:

@@ -27,15 +27,15 @@ from rag.answering.evidence import (
     MONTH,
     MONTHS,
     EvidenceScorer,
+    about_something_else,
     claim_kind_match,
     content_terms,
     expected_kind,
     meets_numbers,
     other_money,
-    other_tenure,
     spelled_numbers,
 )
-from rag.answering.markers import MARKER, marker_numbers
+from rag.answering.markers import MARKER, marker_numbers, strip_markers
 from rag.records import Passage
 
 _LEAD_IN = re.compile(  # "According to passage [1]," -> "[1]"
@@ -275,9 +275,23 @@ def _numbers(text: str) -> set[str]:
     return out
 
 
+_LIST_SEPARATOR = re.compile(r",\s*|\s+and\s+|\s*[.;]\s*$")
+
+
+def repeats_itself(claim: str) -> bool:
+    """Whether a list in the claim names one item twice: a small model's loop.
+
+    "OpenAI was founded in 2015, 2023, 2023, 2015" states no date, however well each year is
+    supported. The first piece holds the sentence before the list, so it is not an item.
+    """
+    items = [item.strip().lower() for item in _LIST_SEPARATOR.split(strip_markers(claim))]
+    items = [item for item in items[1:] if item]
+    return len(items) >= 2 and len(set(items)) < len(items)
+
+
 def _other_sum_or_post(question: str, sentence: str) -> bool:
-    """Whether ``sentence`` holds another kind of money or another post than ``question`` asks."""
-    return other_money(question, sentence) or other_tenure(question, sentence)
+    """Whether ``sentence`` holds another kind of money, post, edition or ranking than asked."""
+    return other_money(question, sentence) or about_something_else(question, sentence)
 
 
 class CitationChecker:
@@ -397,7 +411,8 @@ class CitationChecker:
     def check(self, text: str, question: str, passages: Sequence[Passage]) -> Draft:
         """The Draft for generated ``text``: verified sentences with renumbered citations."""
         years = set(_YEAR.findall(question))
-        checked = [CheckedSentence(c, "unsupported") if self._foreign_link(c.text, passages)
+        checked = [CheckedSentence(c, "unsupported")
+                   if self._foreign_link(c.text, passages) or repeats_itself(c.text)
                    else self.check_claim(c, passages, question)
                    for c in split_claims(text, len(passages))]
         for item in checked:

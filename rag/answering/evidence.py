@@ -170,6 +170,62 @@ def other_tenure(question: str, sentence: str) -> bool:
     return False
 
 
+_NUMERAL = re.compile(r"(?:\d{1,2}|[IVX]{1,4})(?![\w'’-])")
+_TITLE_WORD = re.compile(r"[\w'’-]+")
+_COUNTS = re.compile(r"\s*(?:%|per\b|percent\b|(?:years?|months?|weeks?|days?|hours?|minutes?|"
+                     r"times|million|billion|thousand|hundred|people|points?)\b)", re.I)
+
+
+def other_edition(question: str, sentence: str) -> bool:
+    """Whether the sentence numbers a title the question names without that number.
+
+    "Marvel's Spider-Man 2 will launch on 20 October" is about the sequel, not about the
+    "Marvel's Spider-Man" asked about, as "the Canal Line 3" is not the Canal Line.
+    Two of the question's words in a row, capitalised in the sentence as a title is, then a
+    one- or two-digit or Roman numeral that does not follow them in the question and that
+    counts nothing ("became CEO of Apple 10 years ago" names no Apple 10).
+    """
+    asked = [w.lower() for w in _TITLE_WORD.findall(question)]
+    pairs = {(a, b): asked[i + 2] if i + 2 < len(asked) else ""
+             for i, (a, b) in enumerate(zip(asked, asked[1:], strict=False))}
+    words = list(_TITLE_WORD.finditer(sentence))
+    for first, second in zip(words, words[1:], strict=False):
+        key = (first.group(0).lower(), second.group(0).lower())
+        if key not in pairs or sentence[first.end():second.start()] != " " or not (
+                first.group(0)[0].isupper() and second.group(0)[0].isupper()):
+            continue
+        rest = sentence[second.end():]
+        number = _NUMERAL.match(rest[1:]) if rest[:1] == " " else None
+        if number and number.group(0).lower() != pairs[key] and not _COUNTS.match(
+                rest[1 + number.end():]):
+            return True
+    return False
+
+
+_SUPERLATIVE_QUESTION = re.compile(r"\bthe (?:most|least|fewest|\w{2,}est)\b", re.I)
+_RANKING = re.compile(r"\b(?:most|least|fewest|\w{2,}est|top|topped|tops|record|leading|led|"
+                      r"leads|first|more than any|ahead of)\b", re.I)
+
+
+def unranked(question: str, sentence: str) -> bool:
+    """Whether the question asks for "the most" (largest, fewest) and the sentence ranks nothing.
+
+    "The United States dominated the snowboard events" does not say which country won the
+    most medals.
+    """
+    return bool(_SUPERLATIVE_QUESTION.search(question)) and not _RANKING.search(sentence)
+
+
+def about_something_else(question: str, sentence: str) -> bool:
+    """Whether the sentence is about another post, edition or ranking than the question asks.
+
+    Checked whatever the question asks for: a sentence about the interim chief, the sequel,
+    or a sentence that ranks nothing for "the most", does not answer it.
+    """
+    return (other_tenure(question, sentence) or other_edition(question, sentence)
+            or unranked(question, sentence))
+
+
 def type_match(kind: str, sentence: str, question: str, *, counted: bool = True) -> float:
     """1.0 when the sentence holds something of the expected kind that the question lacks.
 
@@ -179,6 +235,8 @@ def type_match(kind: str, sentence: str, question: str, *, counted: bool = True)
     ``counted=False`` drops the counted-noun rule: a written answer ("He won 8,412 [1]") may
     leave the noun (and the kind of money) to the sentence it cites. A sentence about an
     interim post does not answer a question about the permanent one, whatever it asks for.
+    (The other checks of ``about_something_else`` judge answers, not this score: the score
+    also picks what a language model reads, and a sequel's sentence is still context.)
     """
     if other_tenure(question, sentence):
         return 0.0

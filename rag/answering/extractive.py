@@ -10,7 +10,13 @@ from collections.abc import Iterator, Sequence
 from rag.answering.attribution import attribution
 from rag.answering.base import ArticleTexts, Draft, Quotes, citation_for, refusal
 from rag.answering.condense import heuristic_condense, split_follow_up
-from rag.answering.evidence import NUMBER, EvidenceScorer, SentenceEvidence, counted_noun
+from rag.answering.evidence import (
+    NUMBER,
+    EvidenceScorer,
+    SentenceEvidence,
+    about_something_else,
+    counted_noun,
+)
 from rag.embeddings import Embedder
 from rag.records import Passage, Turn
 from rag.retrieval.recency import asks_for_figure
@@ -150,7 +156,8 @@ class ExtractiveAnswerer:
                                                            1.0)],
                         supported_sentences=1, total_sentences=1)
             return
-        evidence = [e for e in self.scorer.score(focus, passages, context) if e.answers]
+        evidence = [e for e in self.scorer.score(focus, passages, context)
+                    if e.answers and not about_something_else(focus, e.text)]
         if not evidence or evidence[0].score < self.settings.refusal_threshold:
             draft = refusal(focus)
             yield draft.text
