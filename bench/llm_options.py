@@ -3,12 +3,12 @@
 Each option is one ``Llama`` of the packaged default model built with its own keyword arguments
 (threads, flash attention, a quantized KV cache, batch size, speculative decoding), or one way of
 using it (the KV cache of the fixed prompt prefix dropped before each question; follow-ups
-condensed by the 0.5B model; earlier prompts' states kept, as the product's model does: every
-other option runs without them). Every dev-set question is asked through ``Assistant.ask``, exactly
-as the product asks it; per question the options run one after the other with the order
-rotating, so load drifts alike for all. Reported per option: median and p90 of the whole
-question (``total_ms``) over the questions the model wrote, its ratio to the first option, how
-many answers are word for word the first option's (greedy decoding), and accuracy by kind.
+condensed by the 0.5B model; earlier prompts' states kept in RAM). Every dev-set question is
+asked through ``Assistant.ask``, exactly as the product asks it; per question the options run
+one after the other with the order rotating, so load drifts alike for all. Reported per option:
+median and p90 of the whole question (``total_ms``) over the questions the model wrote, its
+ratio to the first option, how many answers are word for word the first option's (greedy
+decoding), and accuracy by kind.
 
     python -m bench.llm_options                         # every option, every newsroom question
     python -m bench.llm_options --options "1 thread,2 threads" --busy 1 --limit 30
@@ -86,6 +86,23 @@ class SmallModelDraft:
         return np.array(out, dtype=np.intc)
 
 
+def _prompt_states(capacity_bytes: int = 256 << 20) -> Any:
+    """States of earlier prompts by prompt (llama-cpp-python's RAM cache), 256 MB.
+
+    Without the logits array llama-cpp-python copies into every state: nothing samples from it,
+    as a restored state decodes its last token again before sampling.
+    """
+    import numpy as np
+    from llama_cpp.llama_cache import LlamaRAMCache
+
+    class PromptStates(LlamaRAMCache):
+        def __setitem__(self, key: Any, value: Any) -> None:
+            value.scores = np.zeros((1, value.scores.shape[1]), dtype=np.single)
+            super().__setitem__(key, value)
+
+    return PromptStates(capacity_bytes=capacity_bytes)
+
+
 def _assistants(settings: Any, base: Any, names: list[str]) -> dict[str, Any]:
     from langchain_core.output_parsers import StrOutputParser
     from langchain_core.runnables import RunnableLambda
@@ -120,9 +137,7 @@ def _assistants(settings: Any, base: Any, names: list[str]) -> dict[str, Any]:
                              **kwargs)
         if option.get("ram_cache"):
             # A follow-up's condense prompt evicts the answer prompt's prefix from the KV cache;
-            # a saved state brings it back. As shipped (the other options leave it out).
-            from rag.llm.chat_model import _prompt_states
-
+            # a saved state brings it back.
             model._llama.set_cache(_prompt_states())
         writer = LLMAnswerer(DEFAULT_MODEL, model, base.embedder, settings, scorer=base.scorer)
         if option.get("condenser") == "0.5b":
