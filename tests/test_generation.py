@@ -456,31 +456,35 @@ def test_a_sentence_on_another_sum_or_post_is_not_an_answer(real_answerer, fake,
     assert draft.refused, draft.text
 
 
-SEQUEL = ("Sony has announced that Marvel's Spider-Man 2 will launch globally for PS5 on 20th "
+# (headline, text) of one passage each.
+SEQUEL = ("Spider-Man 2 release date",
+          "Sony has announced that Marvel's Spider-Man 2 will launch globally for PS5 on 20th "
           "October, 2023. The sequel follows Peter Parker and Miles Morales.")
-FOUNDED = ("OpenAI was founded in 2015 by Sam Altman and others. In 2023 it released GPT-4, and "
+FOUNDED = ("OpenAI at ten",
+           "OpenAI was founded in 2015 by Sam Altman and others. In 2023 it released GPT-4, and "
            "in 2023 it also opened an office in London.")
 
 
-def test_a_sequel_or_a_looping_list_is_not_an_answer(real_answerer, fake):
+@pytest.mark.parametrize(("question", "claim", "text", "kept"), [
     # The model drops the "2" of the sequel's title; the passage is about another game.
-    fake.enqueue("Marvel's Spider-Man was released on 20th October, 2023 [1].")
-    _, draft = run(real_answerer, "When was Marvel's Spider-Man released?",
-                   [passage(1, SEQUEL, "Spider-Man 2 release date")])
-    assert draft.refused, draft.text
-    fake.enqueue("Marvel's Spider-Man 2 launches on 20th October, 2023 [1].")
-    _, draft = run(real_answerer, "When does Marvel's Spider-Man 2 launch?",
-                   [passage(1, SEQUEL, "Spider-Man 2 release date")])
-    assert not draft.refused and "20th October" in draft.text
+    ("When was Marvel's Spider-Man released?",
+     "Marvel's Spider-Man was released on 20th October, 2023 [1].", SEQUEL, None),
+    ("When does Marvel's Spider-Man 2 launch?",
+     "Marvel's Spider-Man 2 launches on 20th October, 2023 [1].", SEQUEL, "20th October"),
     # Every year is in the passage, but a list that repeats itself states no date.
-    fake.enqueue("OpenAI was founded in 2015, 2023, 2023, 2015 [1].")
-    _, draft = run(real_answerer, "When was OpenAI founded?",
-                   [passage(1, FOUNDED, "OpenAI at ten")])
-    assert draft.refused, draft.text
-    fake.enqueue("OpenAI was founded in 2015 [1].")
-    _, draft = run(real_answerer, "When was OpenAI founded?",
-                   [passage(1, FOUNDED, "OpenAI at ten")])
-    assert not draft.refused and "2015" in draft.text
+    ("When was OpenAI founded?", "OpenAI was founded in 2015, 2023, 2023, 2015 [1].", FOUNDED,
+     None),
+    ("When was OpenAI founded?", "OpenAI was founded in 2015 [1].", FOUNDED, "2015"),
+])
+def test_a_sequel_or_a_looping_list_is_not_an_answer(real_answerer, fake, question, claim, text,
+                                                     kept):
+    fake.enqueue(claim)
+    headline, body = text
+    _, draft = run(real_answerer, question, [passage(1, body, headline)])
+    if kept is None:
+        assert draft.refused, draft.text
+    else:
+        assert not draft.refused and kept in draft.text
 
 
 def test_the_same_sentences_answer_what_they_say(real_answerer, fake):

@@ -289,7 +289,7 @@ def repeats_itself(claim: str) -> bool:
     return len(items) >= 2 and len(set(items)) < len(items)
 
 
-def _other_sum_or_post(question: str, sentence: str) -> bool:
+def _not_what_was_asked(question: str, sentence: str) -> bool:
     """Whether ``sentence`` holds another kind of money, post, edition or ranking than asked."""
     return other_money(question, sentence) or about_something_else(question, sentence)
 
@@ -399,11 +399,11 @@ class CitationChecker:
         focus, context = split_follow_up(question)
         spans = {(index, start, end) for index, start, end, _ in item.support}
         resting = [passages[index].text[start:end] for index, start, end in spans]
-        if all(_other_sum_or_post(focus, s) for s in resting):
+        if all(_not_what_was_asked(focus, s) for s in resting):
             return False
         if self.answer_floor <= 0:
             return True
-        return any(e.score >= self.answer_floor and not _other_sum_or_post(focus, e.text)
+        return any(e.score >= self.answer_floor and not _not_what_was_asked(focus, e.text)
                    for e in self.scorer.score(focus, passages, context)
                    if any(e.passage == index and e.start < end and start < e.end
                           for index, start, end in spans))
